@@ -1,0 +1,17 @@
+# An index of scripts/: each target is one script, readable on its own.
+.PHONY: install run test lint bench
+
+install:
+	@bash scripts/install
+
+run:
+	@bash scripts/run
+
+test:
+	@bash scripts/test
+
+lint:
+	@bash scripts/lint
+
+bench:
+	@bash scripts/bench

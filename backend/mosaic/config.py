@@ -1,0 +1,86 @@
+import logging
+import os
+import secrets
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+logger = logging.getLogger("mosaic")
+
+MIB = 1024 * 1024
+SECRET_FILE = "secret_key"
+
+
+class Settings(BaseSettings):
+    """Every knob of the app, read from `MOSAIC_*` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="MOSAIC_", extra="ignore", env_ignore_empty=True)
+
+    data_dir: Path = Path("./data")
+    # Defaults to <data_dir>/cache when unset.
+    cache_dir: Path | None = None
+    # Any SQLAlchemy async URL; defaults to SQLite at <data_dir>/mosaic.db.
+    database_url: str | None = None
+    # Generated on first start and kept in <data_dir>/secret_key (mode 0600) when unset.
+    secret_key: str | None = Field(default=None, repr=False)
+    admin_username: str = "admin"
+    admin_password: str | None = Field(default=None, repr=False)
+    max_upload_bytes: int = Field(default=200 * MIB, gt=0)
+    # Decoded pixels (width x height) above which an image is refused: 100 MP is
+    # about 400 MB of RGBA, the most a 2-core/24 GiB box should decode at once.
+    max_pixels: int = Field(default=100_000_000, gt=0)
+    cookie_secure: bool = False
+    # Lifetime of a session token, in minutes (one week: a photo app stays signed in).
+    access_token_minutes: int = Field(default=7 * 24 * 60, gt=0)
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1)
+    # Thread pool for decoding and encoding thumbnails; defaults to the core count.
+    render_threads: int | None = Field(default=None, ge=1)
+    # Built frontend served at "/"; ignored when the folder does not exist.
+    frontend_dir: Path = Path("frontend/dist")
+    log_level: str = "INFO"
+
+    @field_validator("secret_key")
+    @classmethod
+    def _refuse_placeholder_secret(cls, value: str | None) -> str | None:
+        if value is not None and value.strip().lower() in {"changethis", "secret"}:
+            raise ValueError("MOSAIC_SECRET_KEY is a placeholder; unset it to generate one")
+        return value
+
+    @property
+    def originals_dir(self) -> Path:
+        return self.data_dir / "originals"
+
+    @property
+    def resolved_cache_dir(self) -> Path:
+        return self.cache_dir if self.cache_dir is not None else self.data_dir / "cache"
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'mosaic.db').resolve()}"
+
+    def resolved_secret_key(self) -> str:
+        """The configured secret, or the one kept in the data dir (created once, mode 0600)."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / SECRET_FILE
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{SECRET_FILE}.{secrets.token_hex(8)}")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(48))
+            try:
+                # link() never replaces: when several workers start at once, the
+                # first key wins and nobody reads a half-written file.
+                os.link(tmp, path)
+                logger.info("generated a secret key in %s", path)
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink()
+        return path.read_text().strip()

@@ -1,0 +1,92 @@
+"""One error shape for every failure: {"error": {"code": ..., "message": ...}}."""
+
+import logging
+from collections.abc import Mapping
+from http import HTTPStatus
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .thumbnails import SourceMissing, TooManyPixels, Unrenderable, UnsupportedFormat
+
+logger = logging.getLogger("mosaic")
+
+
+class AppError(Exception):
+    """An expected failure with its HTTP status, a snake_case code and a human message."""
+
+    def __init__(
+        self,
+        status_code: int,
+        code: str,
+        message: str,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.code = code
+        self.message = message
+        self.headers = headers
+
+
+def error_response(
+    status_code: int, code: str, message: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"code": code, "message": message}}, status_code=status_code, headers=headers
+    )
+
+
+def _code_for_status(status_code: int) -> str:
+    try:
+        return HTTPStatus(status_code).phrase.lower().replace(" ", "_").replace("-", "_")
+    except ValueError:
+        return "error"
+
+
+async def _app_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AppError)
+    return error_response(exc.status_code, exc.code, exc.message, exc.headers)
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    if exc.status_code == 404:
+        message = "Not found"
+    return error_response(exc.status_code, _code_for_status(exc.status_code), message, exc.headers)
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    parts = []
+    for error in exc.errors():
+        location = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
+        parts.append(f"{location}: {error.get('msg', 'invalid')}" if location else error["msg"])
+    return error_response(422, "validation_error", "; ".join(parts) or "Invalid request")
+
+
+async def _thumbnail_error(_: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, SourceMissing):
+        return error_response(404, "media_not_found", "Media not found")
+    if isinstance(exc, UnsupportedFormat):
+        return error_response(415, "unsupported_media_type", str(exc))
+    if isinstance(exc, TooManyPixels):
+        return error_response(422, "image_too_large", str(exc))
+    return error_response(422, "unprocessable_image", str(exc))
+
+
+async def _unexpected_error(_: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unhandled error", exc_info=exc)
+    return error_response(500, "internal_error", "Internal server error")
+
+
+def register_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    for exc_type in (SourceMissing, Unrenderable):
+        app.add_exception_handler(exc_type, _thumbnail_error)
+    app.add_exception_handler(Exception, _unexpected_error)

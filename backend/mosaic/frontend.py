@@ -1,0 +1,24 @@
+"""Serve the built single-page app, with client routes falling back to index.html."""
+
+from pathlib import Path
+
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
+
+# Paths that belong to the server: an unknown one is a JSON 404, never the app shell.
+_SERVER_PREFIXES = ("api/", "api", "healthz", "metrics")
+
+
+class SinglePageApp(StaticFiles):
+    def __init__(self, directory: Path) -> None:
+        super().__init__(directory=directory, html=True, check_dir=False)
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        try:
+            return await super().get_response(path, scope)
+        except HTTPException as exc:
+            if exc.status_code != 404 or path.startswith(_SERVER_PREFIXES):
+                raise
+            return await super().get_response("index.html", scope)

@@ -1,0 +1,141 @@
+import asyncio
+import logging
+import secrets
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from . import __version__, crud
+from .config import Settings
+from .db import create_engine, migrate
+from .errors import register_error_handlers
+from .frontend import SinglePageApp
+from .logs import RequestLogMiddleware, configure_logging
+from .metrics import Metrics
+from .routes import auth, health, media, users
+from .security import TokenIssuer
+from .thumbnails import ThumbnailCache
+
+logger = logging.getLogger("mosaic")
+
+
+async def bootstrap_admin(
+    sessionmaker: async_sessionmaker[AsyncSession], settings: Settings
+) -> None:
+    """Create the first admin when there are no users yet."""
+    async with sessionmaker() as session:
+        if await crud.count_users(session) > 0:
+            return
+        password = settings.admin_password or secrets.token_urlsafe(12)
+        await crud.create_user(
+            session, username=settings.admin_username, password=password, is_admin=True
+        )
+        try:
+            await session.commit()
+        except IntegrityError:  # another process created it first
+            return
+    if not settings.admin_password:
+        # Shown once: it is stored only as a hash.
+        sys.stdout.write(
+            f"Created admin user {settings.admin_username!r} with password: {password}\n"
+        )
+        sys.stdout.flush()
+    logger.info("created admin user %r", settings.admin_username)
+
+
+async def prepare(settings: Settings) -> None:
+    """Everything a fresh data folder needs before serving: schema and first admin."""
+    settings.originals_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(settings.resolved_database_url)
+    try:
+        await migrate(engine)
+        await bootstrap_admin(async_sessionmaker(engine, expire_on_commit=False), settings)
+    finally:
+        await engine.dispose()
+
+
+class _Startup:
+    """Runs start-up once, from the lifespan or, when a host skips it, the first request."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+        self.done = False
+        self.lock = asyncio.Lock()
+
+    async def __call__(self) -> None:
+        if self.done:
+            return
+        async with self.lock:
+            if self.done:
+                return
+            state = self.app.state
+            state.settings.originals_dir.mkdir(parents=True, exist_ok=True)
+            await migrate(state.engine)
+            await bootstrap_admin(state.sessionmaker, state.settings)
+            # Leftovers of a crash; off the start-up path, it can take a while on a big cache.
+            state.cleanup = asyncio.create_task(asyncio.to_thread(state.cache.clean_stale))
+            self.done = True
+
+
+class _EnsureStarted:
+    def __init__(self, app: ASGIApp, startup: _Startup) -> None:
+        self.app = app
+        self.startup = startup
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not self.startup.done:
+            await self.startup()
+        await self.app(scope, receive, send)
+
+
+def _operation_id(route: APIRoute) -> str:
+    # Handler names become operation ids and so the names of a generated client.
+    return route.name
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    configure_logging(settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await startup()
+        yield
+        app.state.cache.close()
+        await app.state.engine.dispose()
+
+    app = FastAPI(
+        title="Mosaic",
+        version=__version__,
+        lifespan=lifespan,
+        generate_unique_id_function=_operation_id,
+    )
+    startup = _Startup(app)
+    metrics = Metrics()
+    engine = create_engine(settings.resolved_database_url)
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+    app.state.metrics = metrics
+    app.state.tokens = TokenIssuer(settings.resolved_secret_key(), settings.access_token_minutes)
+    app.state.cache = ThumbnailCache(
+        settings.resolved_cache_dir,
+        max_pixels=settings.max_pixels,
+        threads=settings.render_threads,
+        metrics=metrics,
+    )
+
+    register_error_handlers(app)
+    for module in (auth, users, media, health):
+        app.include_router(module.router)
+    if settings.frontend_dir.is_dir():
+        app.mount("/", SinglePageApp(settings.frontend_dir), name="frontend")
+    app.add_middleware(_EnsureStarted, startup=startup)
+    app.add_middleware(RequestLogMiddleware)
+    return app

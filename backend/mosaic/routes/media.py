@@ -1,0 +1,101 @@
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import FileResponse
+
+from .. import crud
+from ..conditional import etag_matches
+from ..deps import CacheDep, CurrentUser, MetricsDep, SessionDep, SettingsDep, VisibleMedia
+from ..errors import AppError
+from ..schemas import MediaPage, MediaPublic
+from ..storage import delete_media as delete_stored_media
+from ..storage import media_public, original_path, store_upload
+from ..thumbnails import SPECS
+from ..uploads import receive_upload
+
+router = APIRouter(prefix="/api/media", tags=["media"])
+
+# The URL carries the source hash and render version (`?v=`), so the bytes
+# behind it never change: browsers may keep them for a year without asking.
+# private: they are per-user, shared caches and CDNs must not store them.
+THUMBNAIL_CACHE_CONTROL = "private, max-age=31536000, immutable"
+_MEDIA_RESPONSES: dict[int | str, dict[str, object]] = {404: {"description": "Not found"}}
+
+
+@router.post("", status_code=201)
+async def upload_media(
+    request: Request, user: CurrentUser, session: SessionDep, settings: SettingsDep
+) -> MediaPublic:
+    received = await receive_upload(
+        request, directory=settings.originals_dir, max_bytes=settings.max_upload_bytes
+    )
+    media = await store_upload(session, settings=settings, owner=user, received=received)
+    return media_public(media)
+
+
+@router.get("")
+async def list_media(
+    user: CurrentUser,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: str | None = None,
+) -> MediaPage:
+    after = None
+    if cursor is not None:
+        after = crud.decode_cursor(cursor)
+        if after is None:
+            raise AppError(422, "invalid_cursor", "The cursor is not valid")
+    items, last = await crud.list_media(session, user=user, limit=limit, after=after)
+    next_cursor = crud.encode_cursor(last) if last is not None else None
+    return MediaPage(items=[media_public(m) for m in items], next_cursor=next_cursor)
+
+
+@router.get("/{media_id}", responses=_MEDIA_RESPONSES)
+async def read_media(media: VisibleMedia) -> MediaPublic:
+    return media_public(media)
+
+
+@router.get("/{media_id}/original", response_class=FileResponse, responses=_MEDIA_RESPONSES)
+async def read_original(media: VisibleMedia, settings: SettingsDep) -> FileResponse:
+    path = original_path(settings, media.id)
+    if not path.is_file():
+        raise AppError(404, "media_not_found", "Media not found")
+    return FileResponse(
+        path,
+        media_type=media.content_type,
+        filename=media.filename,
+        content_disposition_type="inline",
+        headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-cache"},
+    )
+
+
+@router.get("/{media_id}/thumbnail", response_class=Response, responses=_MEDIA_RESPONSES)
+@router.head("/{media_id}/thumbnail", include_in_schema=False)
+async def read_thumbnail(
+    request: Request,
+    media: VisibleMedia,
+    settings: SettingsDep,
+    cache: CacheDep,
+    metrics: MetricsDep,
+    size: Literal["small", "medium", "large"] = "medium",
+) -> Response:
+    spec = SPECS[size]
+    etag = spec.etag(media.sha256)
+    headers = {"ETag": etag, "Cache-Control": THUMBNAIL_CACHE_CONTROL}
+    if etag_matches(request.headers.get("if-none-match"), etag):
+        metrics.thumbnail_requests.labels(result="not_modified").inc()
+        return Response(status_code=304, headers=headers)
+    thumbnail = await cache.get(media.id, spec, source=original_path(settings, media.id))
+    result = "miss" if thumbnail.generated else "hit"
+    metrics.thumbnail_requests.labels(result=result).inc()
+    headers["Content-Length"] = str(len(thumbnail.data))
+    body = b"" if request.method == "HEAD" else thumbnail.data
+    return Response(body, media_type="image/jpeg", headers=headers)
+
+
+@router.delete("/{media_id}", status_code=204, responses=_MEDIA_RESPONSES)
+async def delete_media(
+    media: VisibleMedia, session: SessionDep, settings: SettingsDep, cache: CacheDep
+) -> Response:
+    await delete_stored_media(session, settings=settings, cache=cache, media=media)
+    return Response(status_code=204)

@@ -1,0 +1,33 @@
+"""The thumbnail cache: presets, rendering and the on-disk store. No web imports here."""
+
+from .cache import CacheMetrics, Thumbnail, ThumbnailCache, write_atomic
+from .exceptions import (
+    SourceMissing,
+    ThumbnailError,
+    TooManyPixels,
+    Unrenderable,
+    UnsupportedFormat,
+)
+from .render import CONTENT_TYPES, ImageInfo, probe_image, render_thumbnail
+from .spec import DEFAULT_SPEC, RENDER_VERSION, SPECS, ThumbnailSpec, source_version
+
+__all__ = [
+    "CONTENT_TYPES",
+    "DEFAULT_SPEC",
+    "RENDER_VERSION",
+    "SPECS",
+    "CacheMetrics",
+    "ImageInfo",
+    "SourceMissing",
+    "Thumbnail",
+    "ThumbnailCache",
+    "ThumbnailError",
+    "ThumbnailSpec",
+    "TooManyPixels",
+    "Unrenderable",
+    "UnsupportedFormat",
+    "probe_image",
+    "render_thumbnail",
+    "source_version",
+    "write_atomic",
+]

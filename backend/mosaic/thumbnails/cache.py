@@ -1,0 +1,251 @@
+"""The on-disk thumbnail cache: one directory per media, atomic writes, single-flight misses."""
+
+import asyncio
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+from uuid import UUID
+
+from filelock import FileLock, Timeout
+
+from .exceptions import SourceMissing
+from .render import render_thumbnail
+from .spec import ThumbnailSpec
+
+logger = logging.getLogger("mosaic.thumbnails")
+
+_JPEG_START = b"\xff\xd8"
+_JPEG_END = b"\xff\xd9"
+_TEMP_SUFFIX = ".tmp"
+# How long a generation waits for another process that holds the same entry.
+_LOCK_TIMEOUT_SECONDS = 60
+
+
+class CacheMetrics(Protocol):
+    """What the cache reports; the app wires it to Prometheus."""
+
+    def generated(self, seconds: float) -> None: ...
+
+    def cache_error(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Thumbnail:
+    """JPEG bytes and whether this request had to wait for a render."""
+
+    data: bytes
+    generated: bool
+
+
+def _read_valid(path: Path) -> bytes | None:
+    """The cached JPEG, or None when it is missing, empty or truncated."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return None
+    if len(data) < 4 or not data.startswith(_JPEG_START) or not data.endswith(_JPEG_END):
+        return None
+    return data
+
+
+def write_atomic(target: Path, data: bytes) -> None:
+    """Write `data` to `target` so that readers see the old file or the whole new one.
+
+    The temporary file lives in the target's directory, so `os.replace` is a
+    rename within one filesystem; it is fsynced first so a crash after the
+    rename cannot leave an empty file under the final name.
+    """
+    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=_TEMP_SUFFIX)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, target)
+    except BaseException:
+        with suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise
+
+
+class ThumbnailCache:
+    """Thumbnails of originals, rendered on first request and kept on disk.
+
+    Layout: `<root>/<first two hex digits of the id>/<id>/<preset>.jpg`, plus an
+    empty `<preset>.lock` per entry that coordinates server processes. All of a
+    media's thumbnails share one directory, so `purge` is one removal.
+
+    Example (inside a coroutine)::
+
+        cache = ThumbnailCache(Path("data/cache"), max_pixels=100_000_000)
+        thumb = await cache.get(media_id, SPECS["medium"], source=original)
+        await cache.purge(media_id)
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        max_pixels: int,
+        threads: int | None = None,
+        metrics: CacheMetrics | None = None,
+    ) -> None:
+        self.root = root
+        self.max_pixels = max_pixels
+        self._metrics = metrics
+        self._executor = ThreadPoolExecutor(
+            max_workers=threads or os.cpu_count() or 2, thread_name_prefix="mosaic-render"
+        )
+        self._inflight: dict[tuple[UUID, str], asyncio.Future[tuple[bytes, bool]]] = {}
+        self._logged_errors: set[tuple[str, int | None]] = set()
+
+    def entry_dir(self, media_id: UUID) -> Path:
+        # Only a parsed UUID reaches the filesystem: its hex form cannot hold
+        # "/", ".." or NUL, so the path stays below the root.
+        hex_id = media_id.hex
+        return self.root / hex_id[:2] / str(media_id)
+
+    def path_for(self, media_id: UUID, spec: ThumbnailSpec) -> Path:
+        return self.entry_dir(media_id) / spec.filename
+
+    def read(self, media_id: UUID, spec: ThumbnailSpec) -> bytes | None:
+        """The cached thumbnail if a complete one is on disk (no render, no lock)."""
+        return _read_valid(self.path_for(media_id, spec))
+
+    async def get(self, media_id: UUID, spec: ThumbnailSpec, *, source: Path) -> Thumbnail:
+        """The thumbnail, from disk when cached, else rendered once and stored.
+
+        Concurrent misses for one entry share a single render. Raises
+        `SourceMissing` when the original is gone and `Unrenderable` when it
+        cannot be decoded.
+        """
+        cached = self.read(media_id, spec)
+        if cached is not None:
+            return Thumbnail(cached, generated=False)
+        key = (media_id, spec.name)
+        future = self._inflight.get(key)
+        if future is None:
+            loop = asyncio.get_running_loop()
+            future = loop.run_in_executor(self._executor, self._generate, media_id, spec, source)
+            self._inflight[key] = future
+            future.add_done_callback(self._forget(key, future))
+        # shield: a client that disconnects must not cancel the render others wait on.
+        data, _ = await asyncio.shield(future)
+        return Thumbnail(data, generated=True)
+
+    def _forget(
+        self, key: tuple[UUID, str], future: asyncio.Future[tuple[bytes, bool]]
+    ) -> Callable[[asyncio.Future[tuple[bytes, bool]]], None]:
+        def done(_: asyncio.Future[tuple[bytes, bool]]) -> None:
+            if self._inflight.get(key) is future:
+                del self._inflight[key]
+            if not future.cancelled():
+                future.exception()  # mark retrieved: nobody may be waiting any more
+
+        return done
+
+    async def purge(self, media_id: UUID) -> None:
+        """Remove every thumbnail of a media; call it after its original is gone.
+
+        Waits for this process's renders of that media first, so none of them
+        can write a file after `purge` returns.
+        """
+        pending = [future for (mid, _), future in self._inflight.items() if mid == media_id]
+        if pending:
+            await asyncio.wait(pending)
+        await asyncio.to_thread(self._remove_entry, media_id)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def clean_stale(self) -> int:
+        """Delete temporary files a crashed process left behind; returns how many.
+
+        A temporary file only exists while its entry's lock is held, so one
+        whose lock can be taken at once is stale.
+        """
+        removed = 0
+        for temp in self.root.glob(f"*/*/.*{_TEMP_SUFFIX}"):
+            preset = temp.name[1:].split(".", 1)[0]
+            lock = FileLock(temp.parent / f"{preset}.lock", timeout=0)
+            try:
+                with lock:
+                    temp.unlink(missing_ok=True)
+                    removed += 1
+            except (Timeout, OSError):
+                continue
+        if removed:
+            logger.info("removed %d stale temporary thumbnail files", removed)
+        return removed
+
+    # -- worker-thread side -------------------------------------------------
+
+    def _generate(self, media_id: UUID, spec: ThumbnailSpec, source: Path) -> tuple[bytes, bool]:
+        if not source.is_file():
+            raise SourceMissing(str(media_id))
+        entry = self.entry_dir(media_id)
+        target = entry / spec.filename
+        try:
+            entry.mkdir(parents=True, exist_ok=True)
+            lock = FileLock(entry / f"{spec.name}.lock", timeout=_LOCK_TIMEOUT_SECONDS)
+            lock.acquire()
+        except (OSError, Timeout) as exc:
+            # The cache is unusable (read-only disk, a file where a folder should
+            # be...): still serve the thumbnail, just don't keep it.
+            self._report(exc)
+            return self._render(source, spec, media_id), True
+        try:
+            cached = _read_valid(target)  # another process may have made it meanwhile
+            if cached is not None:
+                return cached, False
+            data = self._render(source, spec, media_id)
+            try:
+                write_atomic(target, data)
+            except OSError as exc:
+                self._report(exc)
+            if not source.is_file():
+                # The media was deleted while we rendered: leave nothing behind.
+                raise SourceMissing(str(media_id))
+            return data, True
+        except SourceMissing:
+            self._remove_entry(media_id)
+            raise
+        finally:
+            lock.release()
+
+    def _render(self, source: Path, spec: ThumbnailSpec, media_id: UUID) -> bytes:
+        started = time.perf_counter()
+        try:
+            data = render_thumbnail(source, spec, max_pixels=self.max_pixels)
+        except FileNotFoundError as exc:
+            raise SourceMissing(str(media_id)) from exc
+        if self._metrics is not None:
+            self._metrics.generated(time.perf_counter() - started)
+        return data
+
+    def _remove_entry(self, media_id: UUID) -> None:
+        entry = self.entry_dir(media_id)
+        # Another process may still be finishing a write into the folder; it
+        # removes its own leftovers too, but retry so ours is gone on return.
+        for _ in range(5):
+            shutil.rmtree(entry, ignore_errors=True)
+            if not entry.exists():
+                return
+        logger.warning("could not remove %s", entry)
+
+    def _report(self, exc: BaseException) -> None:
+        if self._metrics is not None:
+            self._metrics.cache_error()
+        signature = (type(exc).__name__, getattr(exc, "errno", None))
+        if signature not in self._logged_errors:
+            self._logged_errors.add(signature)
+            logger.error("thumbnail cache unavailable, serving uncached: %s", exc)

@@ -1,0 +1,30 @@
+"""Errors raised by the thumbnail package.
+
+    ThumbnailError
+    ├── SourceMissing   the original is gone (deleted, or never stored)
+    └── Unrenderable    the original exists but cannot be decoded safely
+        ├── UnsupportedFormat   not one of the accepted image formats
+        └── TooManyPixels       over the configured pixel budget
+
+The web layer maps SourceMissing to 404 and Unrenderable to 415/422.
+"""
+
+
+class ThumbnailError(Exception):
+    """Base class of every error this package raises."""
+
+
+class SourceMissing(ThumbnailError):
+    """The original file for a media item does not exist."""
+
+
+class Unrenderable(ThumbnailError):
+    """The original cannot be decoded (corrupt, truncated, hostile)."""
+
+
+class UnsupportedFormat(Unrenderable):
+    """The content is not an accepted image format."""
+
+
+class TooManyPixels(Unrenderable):
+    """The image is larger than the configured pixel budget."""

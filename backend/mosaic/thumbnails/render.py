@@ -1,0 +1,195 @@
+"""Decode an original safely and turn it into thumbnail bytes.
+
+Everything here is synchronous and CPU-bound: callers run it in a thread pool.
+Pillow releases the GIL while decoding and resampling, so threads scale.
+"""
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, ImageCms, UnidentifiedImageError
+
+from .exceptions import TooManyPixels, Unrenderable, UnsupportedFormat
+from .spec import ThumbnailSpec
+
+# Every open goes through `open_image`, which enforces the caller's pixel budget
+# from the header before any decode. Pillow's own global limit would warn (and,
+# under strict warning filters, raise) below our configured budget.
+Image.MAX_IMAGE_PIXELS = None
+
+# Pillow format name -> the content type we store and serve. MPO is how Pillow
+# names the multi-picture JPEGs many cameras write.
+CONTENT_TYPES = {
+    "JPEG": "image/jpeg",
+    "MPO": "image/jpeg",
+    "PNG": "image/png",
+    "GIF": "image/gif",
+    "WEBP": "image/webp",
+    "BMP": "image/bmp",
+    "TIFF": "image/tiff",
+}
+_SIGNATURES = (
+    b"\xff\xd8\xff",
+    b"\x89PNG\r\n\x1a\n",
+    b"GIF87a",
+    b"GIF89a",
+    b"BM",
+    b"II*\x00",
+    b"MM\x00*",
+)
+# EXIF orientation -> the transpose that makes the image upright (orientation 1
+# needs none); 5-8 also swap width and height.
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+_SWAPS_AXES = {5, 6, 7, 8}
+_SRGB = ImageCms.createProfile("sRGB")
+_WHITE = (255, 255, 255)
+
+
+@dataclass(frozen=True, slots=True)
+class ImageInfo:
+    """What an upload turned out to be, measured from its content."""
+
+    format: str
+    content_type: str
+    width: int
+    height: int
+
+
+def _claims_supported_type(head: bytes) -> bool:
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return True
+    return any(head.startswith(signature) for signature in _SIGNATURES)
+
+
+def open_image(path: Path, *, max_pixels: int) -> Image.Image:
+    """Open `path` lazily (header only), refusing other formats and pixel bombs.
+
+    Example::
+
+        with open_image(Path("photo.jpg"), max_pixels=100_000_000) as image: ...
+    """
+    try:
+        image = Image.open(path, formats=list(CONTENT_TYPES))
+    except UnidentifiedImageError as exc:
+        with path.open("rb") as handle:
+            head = handle.read(16)
+        if _claims_supported_type(head):
+            raise Unrenderable("the image header is corrupt") from exc
+        raise UnsupportedFormat("not a JPEG, PNG, GIF, WebP, BMP or TIFF image") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise Unrenderable(f"the image cannot be read: {exc}") from exc
+    width, height = image.size
+    if width <= 0 or height <= 0:
+        image.close()
+        raise Unrenderable("the image has no pixels")
+    if width * height > max_pixels:
+        image.close()
+        raise TooManyPixels(f"{width}x{height} is over the limit of {max_pixels} pixels")
+    return image
+
+
+def _orientation(image: Image.Image) -> int:
+    try:
+        value = image.getexif().get(0x0112, 1)
+    except Exception:  # a corrupt EXIF block must not make the image unreadable
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def probe_image(path: Path, *, max_pixels: int) -> ImageInfo:
+    """Identify an upload and decode it to the end, so corrupt files fail now.
+
+    Width and height are as displayed, after EXIF orientation.
+    """
+    with open_image(path, max_pixels=max_pixels) as image:
+        fmt = image.format or ""
+        width, height = image.size
+        orientation = _orientation(image)
+        # Decoding at 1/8 scale still reads every byte of the entropy-coded data.
+        image.draft(None, (max(1, width // 8), max(1, height // 8)))
+        try:
+            image.load()
+        except (OSError, SyntaxError, ValueError, EOFError) as exc:
+            raise Unrenderable(f"the image does not decode: {exc}") from exc
+    if orientation in _SWAPS_AXES:
+        width, height = height, width
+    return ImageInfo(fmt, CONTENT_TYPES[fmt], width, height)
+
+
+def _to_srgb(image: Image.Image) -> Image.Image:
+    icc = image.info.get("icc_profile")
+    if not icc or image.mode not in {"RGB", "RGBA", "CMYK", "L"}:
+        return image
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        output_mode = "RGBA" if image.mode == "RGBA" else "RGB"
+        converted = ImageCms.profileToProfile(image, source, _SRGB, outputMode=output_mode)
+    except (ImageCms.PyCMSError, OSError, ValueError):
+        return image  # a broken profile: fall back to Pillow's plain conversion
+    return converted if converted is not None else image
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """Bring any mode Pillow reads to RGB or RGBA (alpha is flattened later)."""
+    mode = image.mode
+    if mode in {"RGB", "RGBA"}:
+        return image
+    if mode.startswith("I"):
+        # 16/32-bit grey: scale into 8 bits instead of clipping at 255.
+        wide = image.convert("I")
+        low, high = wide.getextrema()
+        scale = 255 / high if isinstance(high, int) and high > 255 else 1
+        return wide.point(lambda value: value * scale).convert("L").convert("RGB")
+    if mode == "F":
+        return image.convert("L").convert("RGB")
+    has_alpha = mode in {"LA", "La", "PA", "RGBa"} or (mode == "P" and "transparency" in image.info)
+    return image.convert("RGBA" if has_alpha else "RGB")
+
+
+def _flatten(image: Image.Image) -> Image.Image:
+    if image.mode != "RGBA":
+        return image
+    background = Image.new("RGB", image.size, _WHITE)
+    background.paste(image, mask=image.getchannel("A"))
+    return background
+
+
+def render_thumbnail(path: Path, spec: ThumbnailSpec, *, max_pixels: int) -> bytes:
+    """Render the thumbnail of the image at `path` as baseline JPEG bytes.
+
+    Upright (EXIF orientation applied once), RGB, alpha over white, first frame
+    of animations, longest edge at most `spec.edge` and never upscaled, with no
+    metadata copied (no EXIF, no GPS, no ICC: the pixels are sRGB).
+
+    Example::
+
+        jpeg = render_thumbnail(Path("photo.jpg"), SPECS["small"], max_pixels=10**8)
+    """
+    with open_image(path, max_pixels=max_pixels) as image:
+        orientation = _orientation(image)
+        box = (spec.edge, spec.edge)  # square box: orientation cannot change the scale
+        try:
+            # JPEG only: let libjpeg decode at a reduced DCT scale, at least twice
+            # the target so the final resample keeps full quality.
+            image.draft(None, (spec.edge * 2, spec.edge * 2))
+            image.load()
+            picture = _to_rgb(_to_srgb(image))
+            picture.thumbnail(box, Image.Resampling.BICUBIC, reducing_gap=2.0)
+        except (OSError, SyntaxError, ValueError, EOFError) as exc:
+            raise Unrenderable(f"the image does not decode: {exc}") from exc
+    picture = _flatten(picture)
+    method = _TRANSPOSE.get(orientation)
+    if method is not None:
+        picture = picture.transpose(method)
+    buffer = io.BytesIO()
+    picture.save(buffer, "JPEG", quality=spec.quality)
+    return buffer.getvalue()
