@@ -29,6 +29,8 @@ CONTENT_TYPES = {
     "BMP": "image/bmp",
     "TIFF": "image/tiff",
 }
+# Pillow reads MPO through its JPEG plugin, so this is the list to open with.
+_OPEN_FORMATS = ["JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF"]
 _SIGNATURES = (
     b"\xff\xd8\xff",
     b"\x89PNG\r\n\x1a\n",
@@ -78,13 +80,15 @@ def open_image(path: Path, *, max_pixels: int) -> Image.Image:
         with open_image(Path("photo.jpg"), max_pixels=100_000_000) as image: ...
     """
     try:
-        image = Image.open(path, formats=list(CONTENT_TYPES))
+        image = Image.open(path, formats=_OPEN_FORMATS)
     except UnidentifiedImageError as exc:
         with path.open("rb") as handle:
             head = handle.read(16)
         if _claims_supported_type(head):
             raise Unrenderable("the image header is corrupt") from exc
         raise UnsupportedFormat("not a JPEG, PNG, GIF, WebP, BMP or TIFF image") from exc
+    except FileNotFoundError:
+        raise  # the caller decides what a missing source means
     except (OSError, SyntaxError, ValueError) as exc:
         raise Unrenderable(f"the image cannot be read: {exc}") from exc
     width, height = image.size
@@ -144,11 +148,14 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     if mode in {"RGB", "RGBA"}:
         return image
     if mode.startswith("I"):
-        # 16/32-bit grey: scale into 8 bits instead of clipping at 255.
+        # 16-bit grey (and 32-bit holding 16-bit data, as older PNG readers
+        # give): scale 0..65535 into 0..255 instead of clipping at 255.
         wide = image.convert("I")
-        low, high = wide.getextrema()
-        scale = 255 / high if isinstance(high, int) and high > 255 else 1
-        return wide.point(lambda value: value * scale).convert("L").convert("RGB")
+        high = wide.getextrema()[1]
+        full_scale = 65535
+        if mode == "I" and isinstance(high, int):
+            full_scale = 255 if high <= 255 else max(high, 65535)
+        return wide.point(lambda value: value * (255 / full_scale)).convert("L").convert("RGB")
     if mode == "F":
         return image.convert("L").convert("RGB")
     has_alpha = mode in {"LA", "La", "PA", "RGBa"} or (mode == "P" and "transparency" in image.info)

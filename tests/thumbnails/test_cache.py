@@ -1,0 +1,278 @@
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from mosaic.thumbnails import SPECS, SourceMissing, ThumbnailCache
+from tests.conftest import files_under
+from tests.images import encode
+
+pytestmark = pytest.mark.anyio
+MEDIUM = SPECS["medium"]
+
+
+class Counting:
+    """Records what the cache reports (the CacheMetrics protocol)."""
+
+    def __init__(self) -> None:
+        self.generations = 0
+        self.errors = 0
+
+    def generated(self, seconds: float) -> None:
+        self.generations += 1
+
+    def cache_error(self) -> None:
+        self.errors += 1
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> Path:
+    path = tmp_path / "originals" / "photo"
+    path.parent.mkdir()
+    path.write_bytes(encode(Image.effect_noise((1600, 1200), 40).convert("RGB"), "JPEG"))
+    return path
+
+
+@pytest.fixture
+def counting() -> Counting:
+    return Counting()
+
+
+@pytest.fixture
+def cache(tmp_path: Path, counting: Counting) -> Iterator[ThumbnailCache]:
+    store = ThumbnailCache(tmp_path / "cache", max_pixels=10**8, threads=2, metrics=counting)
+    yield store
+    store.close()
+
+
+def is_complete_jpeg(data: bytes) -> bool:
+    return data.startswith(b"\xff\xd8") and data.endswith(b"\xff\xd9")
+
+
+class TestLayout:
+    def test_entry_is_sharded_by_id(self, cache: ThumbnailCache) -> None:
+        media_id = uuid.UUID("ab12cd34-0000-4000-8000-000000000000")
+        assert cache.path_for(media_id, MEDIUM) == (
+            cache.root / "ab" / "ab12cd34-0000-4000-8000-000000000000" / "medium.jpg"
+        )
+
+    def test_paths_stay_below_root(self, cache: ThumbnailCache) -> None:
+        for _ in range(200):
+            path = cache.path_for(uuid.uuid4(), MEDIUM).resolve()
+            assert path.is_relative_to(cache.root.resolve())
+
+
+class TestMissAndHit:
+    async def test_miss_writes_the_file(
+        self, cache: ThumbnailCache, source: Path, counting: Counting
+    ) -> None:
+        media_id = uuid.uuid4()
+        thumb = await cache.get(media_id, MEDIUM, source=source)
+        assert thumb.generated
+        path = cache.path_for(media_id, MEDIUM)
+        assert path.read_bytes() == thumb.data
+        assert is_complete_jpeg(thumb.data)
+        assert counting.generations == 1
+        # Only the JPEG and its empty lock file: no temporary files.
+        leftovers = [p.name for p in files_under(cache.root)]
+        assert sorted(leftovers) == ["medium.jpg", "medium.lock"]
+        assert (path.parent / "medium.lock").stat().st_size == 0
+
+    async def test_hit_does_not_render(
+        self, cache: ThumbnailCache, source: Path, counting: Counting
+    ) -> None:
+        media_id = uuid.uuid4()
+        first = await cache.get(media_id, MEDIUM, source=source)
+        second = await cache.get(media_id, MEDIUM, source=source)
+        assert not second.generated
+        assert second.data == first.data
+        assert counting.generations == 1
+
+    async def test_each_preset_is_its_own_entry(
+        self, cache: ThumbnailCache, source: Path, counting: Counting
+    ) -> None:
+        media_id = uuid.uuid4()
+        for spec in SPECS.values():
+            thumb = await cache.get(media_id, spec, source=source)
+            with Image.open(cache.path_for(media_id, spec)) as image:
+                assert max(image.size) == spec.edge
+            assert thumb.generated
+        assert counting.generations == 3
+
+    @pytest.mark.parametrize("damage", ["empty", "truncated", "garbage"])
+    async def test_damaged_file_is_rewritten(
+        self, cache: ThumbnailCache, source: Path, counting: Counting, damage: str
+    ) -> None:
+        media_id = uuid.uuid4()
+        good = (await cache.get(media_id, MEDIUM, source=source)).data
+        path = cache.path_for(media_id, MEDIUM)
+        path.write_bytes(
+            {"empty": b"", "truncated": good[: len(good) // 2], "garbage": b"x"}[damage]
+        )
+        thumb = await cache.get(media_id, MEDIUM, source=source)
+        assert thumb.generated and thumb.data == good
+        assert path.read_bytes() == good
+        assert counting.generations == 2
+
+    async def test_fifty_concurrent_misses_render_once(
+        self, cache: ThumbnailCache, source: Path, counting: Counting
+    ) -> None:
+        media_id = uuid.uuid4()
+        results = await asyncio.gather(
+            *(cache.get(media_id, MEDIUM, source=source) for _ in range(50))
+        )
+        assert counting.generations == 1
+        assert len({r.data for r in results}) == 1
+        assert sorted(p.name for p in files_under(cache.root)) == ["medium.jpg", "medium.lock"]
+
+    async def test_cancelled_waiter_does_not_cancel_the_render(
+        self, cache: ThumbnailCache, source: Path, counting: Counting
+    ) -> None:
+        media_id = uuid.uuid4()
+        first = asyncio.ensure_future(cache.get(media_id, MEDIUM, source=source))
+        second = asyncio.ensure_future(cache.get(media_id, MEDIUM, source=source))
+        await asyncio.sleep(0)
+        first.cancel()
+        assert is_complete_jpeg((await second).data)
+        assert counting.generations == 1
+
+    async def test_missing_source_creates_nothing(
+        self, cache: ThumbnailCache, tmp_path: Path
+    ) -> None:
+        with pytest.raises(SourceMissing):
+            await cache.get(uuid.uuid4(), MEDIUM, source=tmp_path / "nope")
+        assert files_under(cache.root) == []
+        assert not cache.root.exists() or list(cache.root.iterdir()) == []
+
+
+class TestPurge:
+    async def test_purge_removes_every_preset(self, cache: ThumbnailCache, source: Path) -> None:
+        media_id = uuid.uuid4()
+        other = uuid.uuid4()
+        for spec in SPECS.values():
+            await cache.get(media_id, spec, source=source)
+        await cache.get(other, MEDIUM, source=source)
+        await cache.purge(media_id)
+        assert not cache.entry_dir(media_id).exists()
+        assert cache.path_for(other, MEDIUM).exists()
+
+    async def test_purge_racing_generation_leaves_no_orphan(
+        self, cache: ThumbnailCache, source: Path, tmp_path: Path
+    ) -> None:
+        data = source.read_bytes()
+        for iteration in range(60):
+            media_id = uuid.uuid4()
+            original = tmp_path / "originals" / str(media_id)
+            original.write_bytes(data)
+            request = asyncio.ensure_future(cache.get(media_id, MEDIUM, source=original))
+            # Let the render start at a different point each time.
+            for _ in range(iteration % 4):
+                await asyncio.sleep(0)
+            await asyncio.sleep((iteration % 5) * 0.002)
+            original.unlink()  # the delete route removes the original first...
+            await cache.purge(media_id)  # ...then purges
+            assert not cache.entry_dir(media_id).exists(), iteration
+            try:
+                await request
+            except SourceMissing:
+                pass
+            assert not cache.entry_dir(media_id).exists(), iteration
+        assert not list(cache.root.glob("*/*"))
+
+
+class TestUnwritableCache:
+    async def test_still_serves_and_logs_once(
+        self, tmp_path: Path, source: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        blocker = tmp_path / "not-a-directory"
+        blocker.write_text("a file where the cache folder should be")
+        counting = Counting()
+        cache = ThumbnailCache(blocker / "cache", max_pixels=10**8, metrics=counting)
+        try:
+            with caplog.at_level(logging.ERROR, logger="mosaic.thumbnails"):
+                for _ in range(3):
+                    thumb = await cache.get(uuid.uuid4(), MEDIUM, source=source)
+                    assert is_complete_jpeg(thumb.data)
+        finally:
+            cache.close()
+        assert counting.errors == 3
+        assert counting.generations == 3
+        assert len([r for r in caplog.records if r.name == "mosaic.thumbnails"]) == 1
+
+
+CRASHING_WRITER = textwrap.dedent(
+    """
+    import asyncio, os, sys, time, uuid
+    from pathlib import Path
+    from mosaic.thumbnails import SPECS, ThumbnailCache
+
+    def stall(fd):
+        # The temporary file is written; announce it and hang before the rename.
+        print("writing", flush=True)
+        time.sleep(60)
+
+    os.fsync = stall
+    root, source, media_id = Path(sys.argv[1]), Path(sys.argv[2]), uuid.UUID(sys.argv[3])
+    cache = ThumbnailCache(root, max_pixels=10**8, threads=1)
+    asyncio.run(cache.get(media_id, SPECS["medium"], source=source))
+    """
+)
+
+
+class TestCrashSafety:
+    def test_killed_writer_leaves_nothing_servable(self, tmp_path: Path, source: Path) -> None:
+        root = tmp_path / "cache"
+        media_id = uuid.uuid4()
+        for _ in range(3):
+            process = subprocess.Popen(
+                [sys.executable, "-c", CRASHING_WRITER, str(root), str(source), str(media_id)],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            assert process.stdout is not None
+            assert process.stdout.readline().strip() == "writing"
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+            process.stdout.close()
+
+        cache = ThumbnailCache(root, max_pixels=10**8, threads=1)
+        try:
+            assert cache.read(media_id, MEDIUM) is None  # nothing half-written is served
+            temps = [p for p in files_under(root) if p.name.endswith(".tmp")]
+            assert len(temps) == 3
+            assert cache.clean_stale() == 3
+            assert [p.name for p in files_under(root)] == ["medium.lock"]
+        finally:
+            cache.close()
+
+    async def test_after_crash_a_request_renders_a_whole_file(
+        self, tmp_path: Path, source: Path
+    ) -> None:
+        root = tmp_path / "cache"
+        media_id = uuid.uuid4()
+        process = subprocess.Popen(
+            [sys.executable, "-c", CRASHING_WRITER, str(root), str(source), str(media_id)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert process.stdout is not None
+        assert process.stdout.readline().strip() == "writing"
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+        process.stdout.close()
+        cache = ThumbnailCache(root, max_pixels=10**8, threads=1)
+        try:
+            thumb = await cache.get(media_id, MEDIUM, source=source)
+            assert thumb.generated and is_complete_jpeg(thumb.data)
+            assert cache.path_for(media_id, MEDIUM).read_bytes() == thumb.data
+        finally:
+            cache.close()
