@@ -8,7 +8,12 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 # Paths that belong to the server: an unknown one is a JSON 404, never the app shell.
-_SERVER_PREFIXES = ("api/", "api", "healthz", "metrics")
+_SERVER_ROOTS = ("api", "healthz", "metrics", "docs", "redoc", "openapi.json")
+
+
+def _is_server_path(path: str) -> bool:
+    first = path.lstrip("/").split("/", 1)[0]
+    return first in _SERVER_ROOTS
 
 
 class SinglePageApp(StaticFiles):
@@ -19,6 +24,6 @@ class SinglePageApp(StaticFiles):
         try:
             return await super().get_response(path, scope)
         except HTTPException as exc:
-            if exc.status_code != 404 or path.startswith(_SERVER_PREFIXES):
+            if exc.status_code != 404 or _is_server_path(path):
                 raise
             return await super().get_response("index.html", scope)
