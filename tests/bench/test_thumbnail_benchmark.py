@@ -1,0 +1,139 @@
+"""Cold miss and warm hit of a 12-megapixel JPEG, against baselines from the same run.
+
+Hypothesis: a miss costs about one bare render (draft-mode decode dominates;
+HTTP, auth, DB and the atomic write add little), and a hit costs a small
+fraction of a render, close to the cheapest authenticated route.
+
+Run: make bench   (or: uv run pytest tests/bench -m benchmark --benchmark-only)
+Numbers are medians; compare the printed ratios, not absolute times: this
+machine is shared and noisy.
+"""
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from PIL import Image
+
+from mosaic.config import Settings
+from mosaic.main import create_app
+from mosaic.thumbnails import SPECS, render_thumbnail
+from tests.bench.conftest import record
+from tests.conftest import ADMIN_PASSWORD
+from tests.images import encode
+
+pytestmark = pytest.mark.benchmark
+
+TWELVE_MP = (4000, 3000)
+
+
+@pytest.fixture(scope="module")
+def photo_12mp(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    # Smooth gradients plus noise: compresses like a photo, not like flat colour.
+    gradient = Image.linear_gradient("L").resize(TWELVE_MP)
+    noise = Image.effect_noise(TWELVE_MP, 25)
+    image = Image.merge("RGB", (gradient, noise, gradient.transpose(Image.Transpose.ROTATE_180)))
+    return encode(image, "JPEG", quality=90)
+
+
+class Harness:
+    """The real app over ASGI on one event loop, with one uploaded 12 MP photo."""
+
+    def __init__(self, data_dir: Path, photo: bytes) -> None:
+        self.loop = asyncio.new_event_loop()
+        settings = Settings(
+            data_dir=data_dir,
+            secret_key="benchmark-secret-key-0123456789-abcdefghij",
+            admin_password=ADMIN_PASSWORD,
+            frontend_dir=data_dir / "none",
+        )
+        self.app = create_app(settings)
+        self.settings = settings
+        self.client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.app), base_url="http://bench"
+        )
+        token = self.run(
+            self.client.post(
+                "/api/auth/token", data={"username": "admin", "password": ADMIN_PASSWORD}
+            )
+        ).json()["access_token"]
+        self.client.cookies.clear()
+        self.headers = {"Authorization": f"Bearer {token}"}
+        files = {"file": ("big.jpg", photo, "image/jpeg")}
+        self.media = self.run(self.client.post("/api/media", files=files, headers=self.headers)).json()
+        self.media_id = uuid.UUID(self.media["id"])
+
+    def run(self, coroutine: Any) -> Any:
+        return self.loop.run_until_complete(coroutine)
+
+    def get(self, url: str, **headers: str) -> httpx.Response:
+        response: httpx.Response = self.run(self.client.get(url, headers={**self.headers, **headers}))
+        return response
+
+    def close(self) -> None:
+        self.run(self.client.aclose())
+        self.app.state.cache.close()
+        self.run(self.app.state.engine.dispose())
+        self.loop.close()
+
+
+@pytest.fixture(scope="module")
+def harness(tmp_path_factory: pytest.TempPathFactory, photo_12mp: bytes) -> Iterator[Harness]:
+    bench = Harness(tmp_path_factory.mktemp("bench"), photo_12mp)
+    yield bench
+    bench.close()
+
+
+def test_bare_render(benchmark: Any, harness: Harness) -> None:
+    source = harness.settings.originals_dir / str(harness.media_id)
+    benchmark(render_thumbnail, source, SPECS["medium"], max_pixels=10**8)
+    record("bare_render", benchmark.stats.stats.median)
+
+
+def test_http_cold_miss(benchmark: Any, harness: Harness) -> None:
+    url = harness.media["thumbnail_url"]
+    path = harness.app.state.cache.path_for(harness.media_id, SPECS["medium"])
+
+    def evict() -> None:
+        path.unlink(missing_ok=True)
+
+    def miss() -> None:
+        response = harness.get(url)
+        assert response.status_code == 200
+
+    benchmark.pedantic(miss, setup=evict, rounds=20, warmup_rounds=1)
+    record("http_cold_miss", benchmark.stats.stats.median)
+
+
+def test_http_warm_hit(benchmark: Any, harness: Harness) -> None:
+    url = harness.media["thumbnail_url"]
+    assert harness.get(url).status_code == 200
+
+    def hit() -> None:
+        assert harness.get(url).status_code == 200
+
+    benchmark(hit)
+    record("http_warm_hit", benchmark.stats.stats.median)
+
+
+def test_http_not_modified(benchmark: Any, harness: Harness) -> None:
+    url = harness.media["thumbnail_url"]
+    etag = harness.get(url).headers["etag"]
+
+    def revalidate() -> None:
+        assert harness.get(url, **{"If-None-Match": etag}).status_code == 304
+
+    benchmark(revalidate)
+    record("http_not_modified", benchmark.stats.stats.median)
+
+
+def test_http_health(benchmark: Any, harness: Harness) -> None:
+    def health() -> None:
+        assert harness.get("/healthz").status_code == 200
+
+    benchmark(health)
+    record("http_health", benchmark.stats.stats.median)
