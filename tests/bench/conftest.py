@@ -5,8 +5,18 @@ import pytest
 MEDIANS: dict[str, float] = {}
 # (name, numerator, denominator, what the ratio means)
 RATIOS = [
-    ("miss / bare render", "http_cold_miss", "bare_render", "cost of a miss over the render itself"),
-    ("hit / bare render", "http_warm_hit", "bare_render", "how much cheaper a hit is than a render"),
+    (
+        "miss / bare render",
+        "http_cold_miss",
+        "bare_render",
+        "cost of a miss over the render itself",
+    ),
+    (
+        "hit / bare render",
+        "http_warm_hit",
+        "bare_render",
+        "how much cheaper a hit is than a render",
+    ),
     ("304 / hit", "http_not_modified", "http_warm_hit", "revalidation vs. serving bytes"),
     ("hit / health", "http_warm_hit", "http_health", "a hit vs. the cheapest route (auth+DB+read)"),
 ]

@@ -64,14 +64,18 @@ class Harness:
         self.client.cookies.clear()
         self.headers = {"Authorization": f"Bearer {token}"}
         files = {"file": ("big.jpg", photo, "image/jpeg")}
-        self.media = self.run(self.client.post("/api/media", files=files, headers=self.headers)).json()
+        self.media = self.run(
+            self.client.post("/api/media", files=files, headers=self.headers)
+        ).json()
         self.media_id = uuid.UUID(self.media["id"])
 
     def run(self, coroutine: Any) -> Any:
         return self.loop.run_until_complete(coroutine)
 
     def get(self, url: str, **headers: str) -> httpx.Response:
-        response: httpx.Response = self.run(self.client.get(url, headers={**self.headers, **headers}))
+        response: httpx.Response = self.run(
+            self.client.get(url, headers={**self.headers, **headers})
+        )
         return response
 
     def close(self) -> None:
