@@ -197,3 +197,31 @@ class TestHostileInput:
         with pytest.raises(TooManyPixels):
             probe_image(path, max_pixels=200 * 200 - 1)
         assert probe_image(path, max_pixels=200 * 200).width == 200
+
+
+@pytest.mark.parametrize(
+    ("fmt", "save_args"),
+    [
+        ("JPEG", {}),
+        ("JPEG", {"progressive": True}),
+        ("PNG", {}),
+        ("WEBP", {}),
+        ("TIFF", {}),
+        ("BMP", {}),
+        ("GIF", {}),
+    ],
+)
+@pytest.mark.parametrize("keep", [0.1, 0.5, 0.9, -12, -2])
+def test_truncated_anywhere_is_refused(
+    tmp_path: Path, fmt: str, save_args: dict[str, object], keep: float
+) -> None:
+    data = encode(Image.effect_noise((600, 400), 60).convert("RGB"), fmt, **save_args)
+    if fmt == "GIF" and keep == -2:
+        # Only the block terminator and trailer are gone: every pixel is there,
+        # browsers show it, and refusing it would lose a user's file.
+        pytest.skip("a GIF missing only its last two framing bytes is whole")
+    cut = int(len(data) * keep) if keep > 0 else len(data) + int(keep)
+    path = write(tmp_path, data[:cut])
+    with pytest.raises(Unrenderable):
+        probe_image(path, max_pixels=MAX_PIXELS)
+    assert probe_image(write(tmp_path, data, "whole"), max_pixels=MAX_PIXELS).width == 600

@@ -124,9 +124,29 @@ def probe_image(path: Path, *, max_pixels: int) -> ImageInfo:
             image.load()
         except (OSError, SyntaxError, ValueError, EOFError) as exc:
             raise Unrenderable(f"the image does not decode: {exc}") from exc
+    if fmt == "PNG":
+        _verify_png_chunks(path)
     if orientation in _SWAPS_AXES:
         width, height = height, width
     return ImageInfo(fmt, CONTENT_TYPES[fmt], width, height)
+
+
+_PNG_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+
+
+def _verify_png_chunks(path: Path) -> None:
+    # load() stops after the pixel data, so a PNG cut after it still loads.
+    # verify() checks every chunk's CRC up to IEND; IEND itself must be whole.
+    try:
+        with Image.open(path, formats=["PNG"]) as image:
+            image.verify()
+        with path.open("rb") as handle:
+            handle.seek(max(0, path.stat().st_size - 4096))
+            complete = _PNG_IEND in handle.read()
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise Unrenderable(f"the image is truncated or corrupt: {exc}") from exc
+    if not complete:
+        raise Unrenderable("the image is truncated: its end chunk is missing")
 
 
 def _to_srgb(image: Image.Image) -> Image.Image:
