@@ -228,22 +228,26 @@ CRASHING_WRITER = textwrap.dedent(
 )
 
 
+def kill_mid_write(root: Path, source: Path, media_id: uuid.UUID) -> None:
+    """Run a writer in another process and SIGKILL it between write and rename."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", CRASHING_WRITER, str(root), str(source), str(media_id)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == "writing"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=10)
+    process.stdout.close()
+
+
 class TestCrashSafety:
     def test_killed_writer_leaves_nothing_servable(self, tmp_path: Path, source: Path) -> None:
         root = tmp_path / "cache"
         media_id = uuid.uuid4()
         for _ in range(3):
-            process = subprocess.Popen(
-                [sys.executable, "-c", CRASHING_WRITER, str(root), str(source), str(media_id)],
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            assert process.stdout is not None
-            assert process.stdout.readline().strip() == "writing"
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-            process.stdout.close()
-
+            kill_mid_write(root, source, media_id)
         cache = ThumbnailCache(root, max_pixels=10**8, threads=1)
         try:
             assert cache.read(media_id, MEDIUM) is None  # nothing half-written is served
@@ -259,16 +263,7 @@ class TestCrashSafety:
     ) -> None:
         root = tmp_path / "cache"
         media_id = uuid.uuid4()
-        process = subprocess.Popen(
-            [sys.executable, "-c", CRASHING_WRITER, str(root), str(source), str(media_id)],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert process.stdout is not None
-        assert process.stdout.readline().strip() == "writing"
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-        process.stdout.close()
+        kill_mid_write(root, source, media_id)
         cache = ThumbnailCache(root, max_pixels=10**8, threads=1)
         try:
             thumb = await cache.get(media_id, MEDIUM, source=source)
