@@ -118,3 +118,9 @@ async def upload(
 
 def files_under(path: Path) -> list[Path]:
     return sorted(p for p in path.rglob("*") if p.is_file()) if path.exists() else []
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Sync Playwright keeps its own event loop alive while it runs; the browser
+    # suite goes last so it never overlaps the async (anyio) tests.
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is not None)
