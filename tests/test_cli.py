@@ -1,10 +1,5 @@
 """`mosaic serve` as a real process: migrations, first admin, several workers."""
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -14,52 +9,7 @@ import pytest
 from PIL import Image
 
 from tests.images import encode
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-class Server:
-    def __init__(self, data_dir: Path, workers: int) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {
-            **os.environ,
-            "MOSAIC_DATA_DIR": str(data_dir),
-            "MOSAIC_HOST": "127.0.0.1",
-            "MOSAIC_PORT": str(self.port),
-            "MOSAIC_WORKERS": str(workers),
-            "MOSAIC_FRONTEND_DIR": str(data_dir / "no-frontend"),
-        }
-        env.pop("MOSAIC_ADMIN_PASSWORD", None)
-        env.pop("MOSAIC_SECRET_KEY", None)
-        mosaic = Path(sys.executable).with_name("mosaic")
-        self.process = subprocess.Popen(
-            [str(mosaic), "serve"],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.1)
-        raise AssertionError("server did not start")
-
-    def stop(self) -> str:
-        self.process.terminate()
-        out, _ = self.process.communicate(timeout=20)
-        return out
+from tests.live_server import LiveServer
 
 
 @pytest.fixture
@@ -68,11 +18,8 @@ def data_dir(tmp_path: Path) -> Iterator[Path]:
 
 
 def test_serve_with_two_workers(data_dir: Path) -> None:
-    server = Server(data_dir, workers=2)
-    try:
-        server.wait_ready()
-    finally:
-        out_first = server.stop()
+    server = LiveServer(data_dir, workers=2)
+    out_first = server.stop()
     lines = [line for line in out_first.splitlines() if "with password:" in line]
     assert len(lines) == 1, out_first
     password = lines[0].rsplit(": ", 1)[1]
@@ -80,9 +27,8 @@ def test_serve_with_two_workers(data_dir: Path) -> None:
     assert (data_dir / "mosaic.db").exists()
 
     # A restart keeps the admin (no new password) and the data.
-    server = Server(data_dir, workers=2)
+    server = LiveServer(data_dir, workers=2)
     try:
-        server.wait_ready()
         with httpx.Client(base_url=server.url, timeout=30) as client:
             login = client.post("/api/auth/token", data={"username": "admin", "password": password})
             assert login.status_code == 200

@@ -6,7 +6,6 @@ Starts PostgreSQL from the machine's server binaries on 127.0.0.1 (as the
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -23,16 +22,10 @@ from mosaic.config import Settings
 from mosaic.main import create_app
 from tests.conftest import ADMIN_PASSWORD, USER_PASSWORD, login, upload
 from tests.images import encode
+from tests.live_server import free_port
 
 pytestmark = pytest.mark.anyio
 PG_BIN = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _as_postgres(*args: str) -> None:
@@ -48,7 +41,7 @@ def postgres_server() -> Iterator[str]:
         pytest.skip("PostgreSQL server binaries are not installed")
     bindir = PG_BIN[-1]
     root = Path(tempfile.mkdtemp(prefix="mosaic-pg-"))
-    port = _free_port()
+    port = free_port()
     if os.geteuid() == 0:
         shutil.chown(root, "postgres")
     root.chmod(0o700)

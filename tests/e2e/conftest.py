@@ -1,16 +1,13 @@
 """A real server (built frontend + backend, temp data dir) and Debian's Chromium."""
 
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+
+from tests.live_server import LiveServer
 
 ROOT = Path(__file__).resolve().parents[2]
 DIST = ROOT / "frontend" / "dist"
@@ -29,57 +26,12 @@ CHROMIUM_ARGS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-class LiveServer:
-    def __init__(self, data_dir: Path) -> None:
-        self.url = f"http://127.0.0.1:{_free_port()}"
-        env = {
-            **os.environ,
-            "MOSAIC_DATA_DIR": str(data_dir),
-            "MOSAIC_HOST": "127.0.0.1",
-            "MOSAIC_PORT": self.url.rsplit(":", 1)[1],
-            "MOSAIC_ADMIN_PASSWORD": ADMIN_PASSWORD,
-            "MOSAIC_FRONTEND_DIR": str(DIST),
-            "MOSAIC_LOG_LEVEL": "WARNING",
-        }
-        mosaic = Path(sys.executable).with_name("mosaic")
-        self.process = subprocess.Popen([str(mosaic), "serve"], env=env, stdout=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.1)
-        self.stop()
-        raise AssertionError("the server did not start")
-
-    def token(self, username: str, password: str) -> dict[str, str]:
-        response = httpx.post(
-            f"{self.url}/api/auth/token", data={"username": username, "password": password}
-        )
-        assert response.status_code == 200, response.text
-        return {"Authorization": f"Bearer {response.json()['access_token']}"}
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-
-
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     if not (DIST / "index.html").exists() or not list((DIST / "assets").glob("*.js")):
         pytest.fail("frontend/dist is not built: run `make install` (make test does it)")
-    live = LiveServer(tmp_path_factory.mktemp("e2e") / "data")
+    env = {"MOSAIC_ADMIN_PASSWORD": ADMIN_PASSWORD, "MOSAIC_FRONTEND_DIR": str(DIST)}
+    live = LiveServer(tmp_path_factory.mktemp("e2e") / "data", env=env)
     yield live
     live.stop()
 

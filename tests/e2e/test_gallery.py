@@ -10,7 +10,8 @@ import pytest
 from PIL import Image, ImageDraw
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import ADMIN_PASSWORD, ARTIFACTS, LiveServer, screenshot
+from tests.e2e.conftest import ADMIN_PASSWORD, ARTIFACTS, screenshot
+from tests.live_server import LiveServer
 
 pytestmark = pytest.mark.e2e
 USER_PASSWORD = "e2e-user-password"

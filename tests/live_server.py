@@ -1,0 +1,70 @@
+"""`mosaic serve` as a real process on 127.0.0.1, for tests that need a real server."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class LiveServer:
+    """Starts `mosaic serve` with its data in `data_dir`; `stop()` returns what it printed."""
+
+    def __init__(
+        self, data_dir: Path, *, workers: int = 1, env: dict[str, str] | None = None
+    ) -> None:
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        environment = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("MOSAIC_")},
+            "MOSAIC_DATA_DIR": str(data_dir),
+            "MOSAIC_HOST": "127.0.0.1",
+            "MOSAIC_PORT": str(port),
+            "MOSAIC_WORKERS": str(workers),
+            "MOSAIC_FRONTEND_DIR": str(data_dir / "no-frontend"),
+            "MOSAIC_LOG_LEVEL": "WARNING",
+            **(env or {}),
+        }
+        mosaic = Path(sys.executable).with_name("mosaic")
+        self.process = subprocess.Popen(
+            [str(mosaic), "serve"],
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        self.stop()
+        raise AssertionError("the server did not start")
+
+    def token(self, username: str, password: str) -> dict[str, str]:
+        response = httpx.post(
+            f"{self.url}/api/auth/token", data={"username": username, "password": password}
+        )
+        assert response.status_code == 200, response.text
+        return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+    def stop(self) -> str:
+        self.process.terminate()
+        try:
+            out, _ = self.process.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            out, _ = self.process.communicate()
+        return out
