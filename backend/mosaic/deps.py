@@ -5,28 +5,32 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from . import crud
+from .access import AccessIndex, MediaRef
 from .config import Settings
 from .db import get_session
 from .errors import AppError
 from .metrics import Metrics
 from .models import Media, User
-from .security import authenticate
+from .security import account_gone, authenticate, request_subject
 from .thumbnails import ThumbnailCache
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
+# Dependencies are `async def` even when they do not await: FastAPI runs plain
+# `def` dependencies in a worker thread, a thread hop per dependency per request.
 
-def get_settings(request: Request) -> Settings:
+
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_cache(request: Request) -> ThumbnailCache:
+async def get_cache(request: Request) -> ThumbnailCache:
     cache: ThumbnailCache = request.app.state.cache
     return cache
 
 
-def get_metrics(request: Request) -> Metrics:
+async def get_metrics(request: Request) -> Metrics:
     metrics: Metrics = request.app.state.metrics
     return metrics
 
@@ -67,9 +71,43 @@ async def get_visible_media(media_id: str, user: CurrentUser, session: SessionDe
     if parsed is not None:
         media = await crud.get_visible_media(session, media_id=parsed, user=user)
     if media is None:
-        # Someone else's media answers exactly like a missing one: ids don't leak.
-        raise AppError(404, "media_not_found", "Media not found")
+        raise _not_found()
     return media
 
 
 VisibleMedia = Annotated[Media, Depends(get_visible_media)]
+
+
+def _not_found() -> AppError:
+    # Someone else's media answers exactly like a missing one: ids don't leak.
+    return AppError(404, "media_not_found", "Media not found")
+
+
+async def get_visible_media_ref(request: Request, media_id: str) -> MediaRef:
+    """What a thumbnail request needs (id, sha256), checked like `VisibleMedia`.
+
+    With SQLite this runs without a database session or a thread hop (see
+    `mosaic.access`); otherwise it falls back to the regular queries.
+    """
+    user_id = request_subject(request)
+    parsed = parse_media_id(media_id)
+    index: AccessIndex = request.app.state.access
+    if index.available:
+        viewer = index.viewer(user_id)
+        if viewer is None:
+            raise account_gone()
+        ref = index.media(parsed) if parsed is not None else None
+        if ref is None or not (viewer.is_admin or ref.owner_id == viewer.user_id):
+            raise _not_found()
+        return ref
+    async with request.app.state.sessionmaker() as session:
+        user = await authenticate(request, session)
+        media = None
+        if parsed is not None:
+            media = await crud.get_visible_media(session, media_id=parsed, user=user)
+        if media is None:
+            raise _not_found()
+        return MediaRef(media.id, media.owner_id, media.sha256)
+
+
+VisibleMediaRef = Annotated[MediaRef, Depends(get_visible_media_ref)]

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import __version__, crud
+from .access import AccessIndex
 from .config import Settings
 from .db import create_engine, migrate
 from .errors import register_error_handlers
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await startup()
         yield
         app.state.cache.close()
+        app.state.access.close()
         await app.state.engine.dispose()
 
     app = FastAPI(
@@ -123,11 +125,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
     app.state.metrics = metrics
+    app.state.access = AccessIndex(settings.resolved_database_url)
     app.state.tokens = TokenIssuer(settings.resolved_secret_key(), settings.access_token_minutes)
     app.state.cache = ThumbnailCache(
         settings.resolved_cache_dir,
         max_pixels=settings.max_pixels,
         threads=settings.render_threads,
+        memory_bytes=settings.memory_cache_bytes,
         metrics=metrics,
     )
 

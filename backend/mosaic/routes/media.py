@@ -5,7 +5,15 @@ from fastapi.responses import FileResponse
 
 from .. import crud
 from ..conditional import etag_matches
-from ..deps import CacheDep, CurrentUser, MetricsDep, SessionDep, SettingsDep, VisibleMedia
+from ..deps import (
+    CacheDep,
+    CurrentUser,
+    MetricsDep,
+    SessionDep,
+    SettingsDep,
+    VisibleMedia,
+    VisibleMediaRef,
+)
 from ..errors import AppError
 from ..schemas import MediaPage, MediaPublic
 from ..storage import delete_media as delete_stored_media
@@ -73,7 +81,7 @@ async def read_original(media: VisibleMedia, settings: SettingsDep) -> FileRespo
 @router.head("/{media_id}/thumbnail", include_in_schema=False)
 async def read_thumbnail(
     request: Request,
-    media: VisibleMedia,
+    media: VisibleMediaRef,
     settings: SettingsDep,
     cache: CacheDep,
     metrics: MetricsDep,

@@ -8,6 +8,7 @@ from .exceptions import (
     Unrenderable,
     UnsupportedFormat,
 )
+from .memory import MemoryTier
 from .render import CONTENT_TYPES, ImageInfo, probe_image, render_thumbnail
 from .spec import DEFAULT_SPEC, RENDER_VERSION, SPECS, ThumbnailSpec, source_version
 
@@ -18,6 +19,7 @@ __all__ = [
     "SPECS",
     "CacheMetrics",
     "ImageInfo",
+    "MemoryTier",
     "SourceMissing",
     "Thumbnail",
     "ThumbnailCache",

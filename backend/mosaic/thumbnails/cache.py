@@ -17,6 +17,7 @@ from uuid import UUID
 from filelock import FileLock, Timeout
 
 from .exceptions import SourceMissing
+from .memory import MemoryTier, fingerprint
 from .render import render_thumbnail
 from .spec import ThumbnailSpec
 
@@ -45,16 +46,18 @@ class Thumbnail:
     generated: bool
 
 
-def _read_valid(path: Path) -> bytes | None:
-    """The cached JPEG, or None when it is missing, empty or truncated."""
+def _read_valid(path: Path) -> tuple[bytes, tuple[int, int, int]] | None:
+    """The cached JPEG and the fingerprint of the file read, or None when it
+    is missing, empty or truncated."""
     try:
         with open(path, "rb") as handle:
             data = handle.read()
+            stat = os.fstat(handle.fileno())
     except OSError:
         return None
     if len(data) < 4 or not data.startswith(_JPEG_START) or not data.endswith(_JPEG_END):
         return None
-    return data
+    return data, fingerprint(stat)
 
 
 def write_atomic(target: Path, data: bytes) -> None:
@@ -97,9 +100,11 @@ class ThumbnailCache:
         *,
         max_pixels: int,
         threads: int | None = None,
+        memory_bytes: int = 0,
         metrics: CacheMetrics | None = None,
     ) -> None:
         self.root = root
+        self.memory = MemoryTier(memory_bytes) if memory_bytes > 0 else None
         self.max_pixels = max_pixels
         self._metrics = metrics
         self._executor = ThreadPoolExecutor(
@@ -118,8 +123,27 @@ class ThumbnailCache:
         return self.entry_dir(media_id) / spec.filename
 
     def read(self, media_id: UUID, spec: ThumbnailSpec) -> bytes | None:
-        """The cached thumbnail if a complete one is on disk (no render, no lock)."""
-        return _read_valid(self.path_for(media_id, spec))
+        """The cached thumbnail if a complete one is on disk (no render, no lock).
+
+        With a memory tier, a hit costs one stat: the bytes come from memory
+        as long as the file on disk is still the one they were read from.
+        """
+        path = self.path_for(media_id, spec)
+        key = (media_id, spec.name)
+        if self.memory is not None:
+            try:
+                current = fingerprint(os.stat(path))
+            except OSError:
+                return None
+            data = self.memory.get(key, current)
+            if data is not None:
+                return data
+        found = _read_valid(path)
+        if found is None:
+            return None
+        if self.memory is not None:
+            self.memory.put(key, *found)
+        return found[0]
 
     async def get(self, media_id: UUID, spec: ThumbnailSpec, *, source: Path) -> Thumbnail:
         """The thumbnail, from disk when cached, else rendered once and stored.
@@ -162,6 +186,8 @@ class ThumbnailCache:
         pending = [future for (mid, _), future in self._inflight.items() if mid == media_id]
         if pending:
             await asyncio.wait(pending)
+        if self.memory is not None:
+            self.memory.purge(media_id)
         await asyncio.to_thread(self._remove_entry, media_id)
 
     def close(self) -> None:
@@ -206,10 +232,12 @@ class ThumbnailCache:
         try:
             cached = _read_valid(target)  # another process may have made it meanwhile
             if cached is not None:
-                return cached, False
+                return cached[0], False
             data = self._render(source, spec, media_id)
             try:
                 write_atomic(target, data)
+                if self.memory is not None:
+                    self.memory.put((media_id, spec.name), data, fingerprint(os.stat(target)))
             except OSError as exc:
                 self._report(exc)
             if not source.is_file():
