@@ -47,9 +47,21 @@ class AccessIndex:
     def available(self) -> bool:
         return self._path is not None
 
+    def lookup(
+        self, user_id: uuid.UUID, media_id: uuid.UUID | None
+    ) -> tuple[Viewer | None, MediaRef | None]:
+        """The user (None when the account is gone) and the media (None when missing)."""
+        self._sync()
+        viewer = self._viewer(user_id)
+        media = self._media_ref(media_id) if media_id is not None and viewer is not None else None
+        return viewer, media
+
     def viewer(self, user_id: uuid.UUID) -> Viewer | None:
         """The user, or None when the account no longer exists."""
         self._sync()
+        return self._viewer(user_id)
+
+    def _viewer(self, user_id: uuid.UUID) -> Viewer | None:
         if user_id in self._viewers:
             return self._viewers[user_id]
         row = self._one("SELECT is_admin FROM users WHERE id = ?", user_id)
@@ -57,8 +69,7 @@ class AccessIndex:
         self._viewers[user_id] = found
         return found
 
-    def media(self, media_id: uuid.UUID) -> MediaRef | None:
-        self._sync()
+    def _media_ref(self, media_id: uuid.UUID) -> MediaRef | None:
         if media_id in self._media:
             self._media.move_to_end(media_id)
             return self._media[media_id]

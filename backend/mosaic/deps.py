@@ -83,25 +83,29 @@ def _not_found() -> AppError:
     return AppError(404, "media_not_found", "Media not found")
 
 
+def indexed_media_ref(request: Request, media_id: str) -> MediaRef:
+    """`get_visible_media_ref` from the SQLite access index alone: no session, no await."""
+    user_id = request_subject(request)
+    index: AccessIndex = request.app.state.access
+    viewer, ref = index.lookup(user_id, parse_media_id(media_id))
+    if viewer is None:
+        raise account_gone()
+    if ref is None or not (viewer.is_admin or ref.owner_id == viewer.user_id):
+        raise _not_found()
+    return ref
+
+
 async def get_visible_media_ref(request: Request, media_id: str) -> MediaRef:
     """What a thumbnail request needs (id, sha256), checked like `VisibleMedia`.
 
     With SQLite this runs without a database session or a thread hop (see
     `mosaic.access`); otherwise it falls back to the regular queries.
     """
-    user_id = request_subject(request)
-    parsed = parse_media_id(media_id)
-    index: AccessIndex = request.app.state.access
-    if index.available:
-        viewer = index.viewer(user_id)
-        if viewer is None:
-            raise account_gone()
-        ref = index.media(parsed) if parsed is not None else None
-        if ref is None or not (viewer.is_admin or ref.owner_id == viewer.user_id):
-            raise _not_found()
-        return ref
+    if request.app.state.access.available:
+        return indexed_media_ref(request, media_id)
     async with request.app.state.sessionmaker() as session:
         user = await authenticate(request, session)
+        parsed = parse_media_id(media_id)
         media = None
         if parsed is not None:
             media = await crud.get_visible_media(session, media_id=parsed, user=user)

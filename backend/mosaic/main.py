@@ -16,6 +16,7 @@ from .access import AccessIndex
 from .config import Settings
 from .db import create_engine, migrate
 from .errors import register_error_handlers
+from .fastpath import ThumbnailHits
 from .frontend import SinglePageApp
 from .logs import RequestLogMiddleware, configure_logging
 from .metrics import Metrics
@@ -140,6 +141,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     if settings.frontend_dir.is_dir():
         app.mount("/", SinglePageApp(settings.frontend_dir), name="frontend")
+    app.add_middleware(ThumbnailHits)
     app.add_middleware(_EnsureStarted, startup=startup)
     app.add_middleware(RequestLogMiddleware)
     return app

@@ -27,8 +27,10 @@ class Metrics:
             "Thumbnail requests that could not use the disk cache.",
             registry=self.registry,
         )
-        for result in ("hit", "miss", "not_modified"):
-            self.thumbnail_requests.labels(result=result)
+        # Bound once: labels() is a dictionary lookup behind a lock, per request.
+        self.hits = self.thumbnail_requests.labels(result="hit")
+        self.misses = self.thumbnail_requests.labels(result="miss")
+        self.not_modified = self.thumbnail_requests.labels(result="not_modified")
 
     # CacheMetrics protocol of mosaic.thumbnails
     def generated(self, seconds: float) -> None:

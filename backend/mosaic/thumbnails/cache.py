@@ -46,7 +46,7 @@ class Thumbnail:
     generated: bool
 
 
-def _read_valid(path: Path) -> tuple[bytes, tuple[int, int, int]] | None:
+def _read_valid(path: str | Path) -> tuple[bytes, tuple[int, int, int]] | None:
     """The cached JPEG and the fingerprint of the file read, or None when it
     is missing, empty or truncated."""
     try:
@@ -104,6 +104,7 @@ class ThumbnailCache:
         metrics: CacheMetrics | None = None,
     ) -> None:
         self.root = root
+        self._root = os.fspath(root)
         self.memory = MemoryTier(memory_bytes) if memory_bytes > 0 else None
         self.max_pixels = max_pixels
         self._metrics = metrics
@@ -128,7 +129,9 @@ class ThumbnailCache:
         With a memory tier, a hit costs one stat: the bytes come from memory
         as long as the file on disk is still the one they were read from.
         """
-        path = self.path_for(media_id, spec)
+        hex_id = media_id.hex
+        # The same path as path_for(), as a plain string: this is the hot path.
+        path = f"{self._root}/{hex_id[:2]}/{media_id}/{spec.filename}"
         key = (media_id, spec.name)
         if self.memory is not None:
             try:

@@ -1,0 +1,104 @@
+"""The fast answers to "who may see which media" stay correct when the database changes."""
+
+import sqlite3
+import time
+import uuid
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from mosaic.access import AccessIndex
+from mosaic.config import Settings
+from mosaic.security import TokenIssuer
+from tests.conftest import UserFactory, upload
+from tests.images import encode, quadrants
+
+pytestmark = pytest.mark.anyio
+
+
+def database(settings: Settings) -> sqlite3.Connection:
+    return sqlite3.connect(settings.data_dir / "mosaic.db")
+
+
+class TestTokenMemory:
+    def test_remembered_tokens_still_expire(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        issuer = TokenIssuer("k" * 40, minutes=1)
+        user_id = uuid.uuid4()
+        token = issuer.issue(user_id)
+        assert issuer.subject(token) == user_id
+        assert issuer.subject(token) == user_id  # from memory
+        later = time.time() + 61
+        monkeypatch.setattr(time, "time", lambda: later)
+        assert issuer.subject(token) is None
+
+    def test_memory_is_bounded_and_keeps_no_invalid_token(self) -> None:
+        issuer = TokenIssuer("k" * 40, minutes=5, remember=3)
+        tokens = [issuer.issue(uuid.uuid4()) for _ in range(5)]
+        for token in tokens:
+            assert issuer.subject(token) is not None
+        assert issuer.subject("not.a.token") is None
+        assert len(issuer._verified) == 3
+        assert "not.a.token" not in issuer._verified
+
+
+class TestAccessIndex:
+    async def test_sees_changes_from_other_connections(
+        self, app: FastAPI, settings: Settings, client: httpx.AsyncClient, alice: dict[str, str]
+    ) -> None:
+        media = (await upload(client, alice, encode(quadrants(), "JPEG"))).json()
+        index: AccessIndex = app.state.access
+        assert index.available
+        owner = uuid.UUID(database(settings).execute("SELECT owner_id FROM media").fetchone()[0])
+        viewer, ref = index.lookup(owner, uuid.UUID(media["id"]))
+        assert viewer is not None and not viewer.is_admin
+        assert ref is not None and ref.sha256 == media["sha256"]
+        with database(settings) as connection:
+            connection.execute("DELETE FROM media")
+        assert index.lookup(owner, uuid.UUID(media["id"]))[1] is None
+        with database(settings) as connection:
+            connection.execute("DELETE FROM users WHERE id = ?", (owner.hex,))
+        assert index.lookup(owner, None)[0] is None
+
+    def test_not_available_for_other_databases(self) -> None:
+        assert not AccessIndex("postgresql+asyncpg://u@127.0.0.1/db").available
+        assert not AccessIndex("sqlite+aiosqlite:///:memory:").available
+
+
+class TestThumbnailHitsStayChecked:
+    async def test_deleted_user_and_deleted_row_are_refused_after_hits(
+        self,
+        settings: Settings,
+        client: httpx.AsyncClient,
+        create_user: UserFactory,
+    ) -> None:
+        carol = await create_user("carol")
+        media = (await upload(client, carol, encode(quadrants(), "JPEG"))).json()
+        for _ in range(3):  # warm every cache on the way
+            assert (await client.get(media["thumbnail_url"], headers=carol)).status_code == 200
+        # Another connection (another worker, an admin tool) removes the row.
+        with database(settings) as connection:
+            connection.execute("DELETE FROM media WHERE id = ?", (uuid.UUID(media["id"]).hex,))
+        assert (await client.get(media["thumbnail_url"], headers=carol)).status_code == 404
+
+        other = (await upload(client, carol, encode(quadrants(), "PNG"))).json()
+        assert (await client.get(other["thumbnail_url"], headers=carol)).status_code == 200
+        with database(settings) as connection:
+            connection.execute("DELETE FROM users WHERE username = 'carol'")
+        response = await client.get(other["thumbnail_url"], headers=carol)
+        assert response.status_code == 401
+        assert response.json()["error"]["code"] == "not_authenticated"
+
+    async def test_hit_headers_match_the_route(
+        self, client: httpx.AsyncClient, alice: dict[str, str], bob: dict[str, str]
+    ) -> None:
+        media = (await upload(client, alice, encode(quadrants(), "JPEG"))).json()
+        miss = await client.get(media["thumbnail_url"], headers=alice)  # answered by the route
+        hit = await client.get(media["thumbnail_url"], headers=alice)  # answered before routing
+        assert hit.content == miss.content
+        for name in ("etag", "cache-control", "content-type", "content-length"):
+            assert hit.headers[name] == miss.headers[name], name
+        assert (await client.get(media["thumbnail_url"], headers=bob)).status_code == 404
+        assert (await client.get(media["thumbnail_url"])).status_code == 401
+        bad = await client.get(media["thumbnail_url"], params={"size": "huge"}, headers=alice)
+        assert bad.status_code == 422
