@@ -7,9 +7,11 @@ import uuid
 import httpx
 import pytest
 from fastapi import FastAPI
+from starlette.types import Message, Receive, Scope, Send
 
 from mosaic.access import AccessIndex
 from mosaic.config import Settings
+from mosaic.fastpath import ThumbnailHits
 from mosaic.security import TokenIssuer
 from tests.conftest import UserFactory, upload
 from tests.images import encode, quadrants
@@ -102,3 +104,58 @@ class TestThumbnailHitsStayChecked:
         assert (await client.get(media["thumbnail_url"])).status_code == 401
         bad = await client.get(media["thumbnail_url"], params={"size": "huge"}, headers=alice)
         assert bad.status_code == 422
+
+
+class TestThumbnailHitsAnswersAlone:
+    """The fast path really answers hits and 304s itself, and nothing else."""
+
+    async def test_hit_304_and_fall_through(
+        self, app: FastAPI, client: httpx.AsyncClient, alice: dict[str, str], bob: dict[str, str]
+    ) -> None:
+        media = (await upload(client, alice, encode(quadrants(), "JPEG"))).json()
+        warm = await client.get(media["thumbnail_url"], headers=alice)
+        reached_app: list[str] = []
+
+        async def downstream(scope: Scope, receive: Receive, send: Send) -> None:
+            reached_app.append(scope["path"])
+
+        hits = ThumbnailHits(downstream)
+        path, _, query = media["thumbnail_url"].partition("?")
+
+        async def call(
+            headers: dict[str, str], method: str = "GET", qs: str = query
+        ) -> list[Message]:
+            sent: list[Message] = []
+
+            async def receive() -> Message:
+                return {"type": "http.request", "body": b"", "more_body": False}
+
+            async def send(message: Message) -> None:
+                sent.append(message)
+
+            scope = {
+                "type": "http",
+                "method": method,
+                "path": path,
+                "query_string": qs.encode(),
+                "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+                "app": app,
+            }
+            await hits(scope, receive, send)
+            return sent
+
+        hit = await call(alice)
+        assert hit[0]["status"] == 200 and hit[1]["body"] == warm.content
+        head = await call(alice, method="HEAD")
+        assert head[0]["status"] == 200 and head[1]["body"] == b""
+        assert (b"content-length", str(len(warm.content)).encode()) in head[0]["headers"]
+        token = alice["Authorization"].split()[1]
+        by_cookie = await call({"Cookie": f"mosaic_session={token}"})
+        assert by_cookie[0]["status"] == 200
+        revalidated = await call({**alice, "If-None-Match": warm.headers["etag"]})
+        assert revalidated[0]["status"] == 304 and revalidated[1]["body"] == b""
+        assert reached_app == []
+
+        for headers, qs in [(bob, query), ({}, query), (alice, "size=huge"), (alice, "size=large")]:
+            assert await call(headers, qs=qs) == []  # 404, 401, 422 and a miss: the app answers
+        assert len(reached_app) == 4

@@ -4,6 +4,8 @@ import argparse
 import asyncio
 
 import uvicorn
+from granian import Granian
+from granian.constants import Interfaces
 
 from .config import Settings
 from .main import prepare
@@ -21,12 +23,23 @@ def main(argv: list[str] | None = None) -> None:
     asyncio.run(prepare(settings))
     if args.command == "migrate":
         return
+    if settings.server == "granian":
+        Granian(
+            "mosaic.main:create_app",
+            factory=True,
+            interface=Interfaces.ASGI,
+            address=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_access=False,  # the app logs each request itself, with its request id
+        ).serve()
+        return
     uvicorn.run(
         "mosaic.main:create_app",
         factory=True,
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
-        access_log=False,  # the app logs each request itself, with its request id
+        access_log=False,
         proxy_headers=True,
     )

@@ -2,6 +2,7 @@ import logging
 import os
 import secrets
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -36,6 +37,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     workers: int = Field(default=1, ge=1)
+    # The ASGI server behind `mosaic serve`; see docs/performance.md for why.
+    server: Literal["granian", "uvicorn"] = "granian"
     # Thread pool for decoding and encoding thumbnails; defaults to the core count.
     render_threads: int | None = Field(default=None, ge=1)
     # Bytes of recently served thumbnails kept in memory (LRU) above the disk

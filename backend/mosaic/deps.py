@@ -85,8 +85,10 @@ def _not_found() -> AppError:
 
 def indexed_media_ref(request: Request, media_id: str) -> MediaRef:
     """`get_visible_media_ref` from the SQLite access index alone: no session, no await."""
-    user_id = request_subject(request)
-    index: AccessIndex = request.app.state.access
+    return check_indexed_access(request.app.state.access, request_subject(request), media_id)
+
+
+def check_indexed_access(index: AccessIndex, user_id: uuid.UUID, media_id: str) -> MediaRef:
     viewer, ref = index.lookup(user_id, parse_media_id(media_id))
     if viewer is None:
         raise account_gone()

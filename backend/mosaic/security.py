@@ -87,18 +87,27 @@ def _unauthorized(message: str) -> AppError:
 
 def request_token(request: Request) -> str:
     """The bearer token, else the session cookie (with the CSRF rule for unsafe methods)."""
-    authorization = request.headers.get("authorization")
+    return pick_token(
+        request.method,
+        request.headers.get("authorization"),
+        request.cookies.get(COOKIE_NAME),
+        request.headers.get(CSRF_HEADER),
+    )
+
+
+def pick_token(
+    method: str, authorization: str | None, cookie: str | None, csrf_header: str | None
+) -> str:
     if authorization:
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise _unauthorized("Malformed Authorization header")
         return token.strip()
-    cookie = request.cookies.get(COOKIE_NAME)
     if not cookie:
         raise _unauthorized("Not signed in")
     # A cross-site form can make the browser send our cookie, but not a custom
     # header: unsafe requests authenticated by the cookie alone must carry it.
-    if request.method not in _SAFE_METHODS and request.headers.get(CSRF_HEADER) != CSRF_VALUE:
+    if method not in _SAFE_METHODS and csrf_header != CSRF_VALUE:
         raise AppError(403, "csrf_check_failed", "Missing X-Requested-With: mosaic header")
     return cookie
 

@@ -90,36 +90,40 @@ async def read_thumbnail(
     size: Literal["small", "medium", "large"] = "medium",
 ) -> Response:
     spec = SPECS[size]
-    response = cached_thumbnail_response(request, media, spec, cache, metrics)
-    if response is not None:
-        return response
+    cached = cached_thumbnail(request.headers.get("if-none-match"), media, spec, cache, metrics)
+    if cached is not None:
+        return _jpeg_response(request, *cached)
     thumbnail = await cache.get(media.id, spec, source=original_path(settings, media.id))
     (metrics.misses if thumbnail.generated else metrics.hits).inc()
-    return _jpeg_response(request, spec.etag(media.sha256), thumbnail.data)
+    return _jpeg_response(request, 200, spec.etag(media.sha256), thumbnail.data)
 
 
-def cached_thumbnail_response(
-    request: Request, media: MediaRef, spec: ThumbnailSpec, cache: ThumbnailCache, metrics: Metrics
-) -> Response | None:
-    """A 304 or a hit, answered without awaiting anything; None when it needs a render."""
+def cached_thumbnail(
+    if_none_match: str | None,
+    media: MediaRef,
+    spec: ThumbnailSpec,
+    cache: ThumbnailCache,
+    metrics: Metrics,
+) -> tuple[int, str, bytes] | None:
+    """(status, ETag, body) of a 304 or a hit, found without awaiting anything;
+    None when the thumbnail needs a render."""
     etag = spec.etag(media.sha256)
-    if etag_matches(request.headers.get("if-none-match"), etag):
+    if etag_matches(if_none_match, etag):
         # The ETag derives from the content hash: no need to look at the file.
         metrics.not_modified.inc()
-        return Response(status_code=304, headers=_cache_headers(etag))
+        return 304, etag, b""
     data = cache.read(media.id, spec)
     if data is None:
         return None
     metrics.hits.inc()
-    return _jpeg_response(request, etag, data)
+    return 200, etag, data
 
 
-def _cache_headers(etag: str) -> dict[str, str]:
-    return {"ETag": etag, "Cache-Control": THUMBNAIL_CACHE_CONTROL}
-
-
-def _jpeg_response(request: Request, etag: str, data: bytes) -> Response:
-    headers = {**_cache_headers(etag), "Content-Length": str(len(data))}
+def _jpeg_response(request: Request, status: int, etag: str, data: bytes) -> Response:
+    headers = {"ETag": etag, "Cache-Control": THUMBNAIL_CACHE_CONTROL}
+    if status == 304:
+        return Response(status_code=304, headers=headers)
+    headers["Content-Length"] = str(len(data))
     body = b"" if request.method == "HEAD" else data
     return Response(body, media_type="image/jpeg", headers=headers)
 

@@ -1,0 +1,193 @@
+"""Load test: Mosaic's thumbnail hit path against nginx serving the same file, in one run.
+
+Hypothesis: with the memory tier, the token memory, the SQLite access index
+and hits answered before routing, an authenticated, authorized hit costs a
+few tens of microseconds of Python, so the app reaches a sizeable fraction
+of nginx's static-file rate on the same machine, and a 304 is no slower.
+
+Run: make bench  (or: uv run python -m tests.bench.load [--seconds 8])
+Needs nginx and wrk (make bench installs them with apt). Everything listens
+on 127.0.0.1 and every run is bounded in time; wrk shares the 2 cores.
+"""
+
+import argparse
+import io
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from PIL import Image
+
+from tests.live_server import LiveServer, free_port
+
+PASSWORD = "load-test-password"
+CONNECTIONS = 64
+
+
+@dataclass
+class Result:
+    name: str
+    requests_per_second: float
+    non_2xx: int
+
+
+def wrk(name: str, url: str, seconds: int, headers: dict[str, str]) -> Result:
+    command = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency"]
+    for key, value in headers.items():
+        command += ["-H", f"{key}: {value}"]
+    out = subprocess.run(
+        [*command, url], capture_output=True, text=True, timeout=seconds + 30
+    ).stdout
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    if rate is None:
+        raise RuntimeError(f"wrk failed for {name}:\n{out}")
+    return Result(name, float(rate.group(1)), int(errors.group(1)) if errors else 0)
+
+
+def photo() -> bytes:
+    """12 MP with detail that survives downscaling: a medium thumbnail of about 20 KB."""
+    detail = Image.effect_noise((900, 675), 70).convert("RGB")
+    image = detail.resize((4000, 3000), Image.Resampling.BICUBIC)
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+class Nginx:
+    def __init__(self, root: Path, work: Path) -> None:
+        self.port = free_port()
+        conf = work / "nginx.conf"
+        conf.write_text(
+            f"""
+worker_processes 2;
+daemon off;
+pid {work}/nginx.pid;
+error_log {work}/error.log;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  client_body_temp_path {work}/body;
+  proxy_temp_path {work}/proxy;
+  fastcgi_temp_path {work}/fastcgi;
+  uwsgi_temp_path {work}/uwsgi;
+  scgi_temp_path {work}/scgi;
+  server {{
+    listen 127.0.0.1:{self.port};
+    root {root};
+    location / {{ default_type image/jpeg; }}
+  }}
+}}
+"""
+        )
+        self.process = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(work)])
+        for _ in range(100):
+            try:
+                response = httpx.get(f"http://127.0.0.1:{self.port}/thumb.jpg", timeout=1)
+                if response.status_code != 200:
+                    raise RuntimeError(f"nginx answered {response.status_code}")
+                return
+            except httpx.TransportError:
+                time.sleep(0.05)
+        raise RuntimeError("nginx did not start")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+def measure_app(
+    server: str, workers: int, work: Path, data: bytes, seconds: int
+) -> tuple[list[Result], bytes]:
+    live = LiveServer(
+        work / f"data-{server}-{workers}",
+        workers=workers,
+        env={"MOSAIC_SERVER": server, "MOSAIC_ADMIN_PASSWORD": PASSWORD},
+    )
+    server = f"{server} x{workers}"
+    try:
+        headers = live.token("admin", PASSWORD)
+        files = {"file": ("photo.jpg", data, "image/jpeg")}
+        media = httpx.post(f"{live.url}/api/media", files=files, headers=headers, timeout=60).json()
+        url = f"{live.url}{media['thumbnail_url']}"
+        first = httpx.get(url, headers=headers, timeout=60)
+        assert first.status_code == 200, first.text
+        hit = wrk(f"{server}: authenticated hit", url, seconds, headers)
+        revalidate = wrk(
+            f"{server}: 304 revalidation",
+            url,
+            seconds,
+            {**headers, "If-None-Match": first.headers["etag"]},
+        )
+        return [hit, revalidate], first.content
+    finally:
+        live.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=int, default=8, help="wrk duration per run")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--workers", type=int, nargs="+", default=[1, 2], help="worker processes to try"
+    )
+    args = parser.parse_args()
+    for tool in ("nginx", "wrk"):
+        if shutil.which(tool) is None:
+            sys.exit(f"{tool} is missing: apt-get install -y nginx wrk")
+
+    work = Path(tempfile.mkdtemp(prefix="mosaic-load-"))
+    work.chmod(0o755)  # nginx workers run as an unprivileged user
+    data = photo()
+    results: list[Result] = []
+    thumbnail = b""
+    for server in ("granian", "uvicorn"):
+        for workers in args.workers:
+            measured, thumbnail = measure_app(server, workers, work, data, args.seconds)
+            results += measured
+    static = work / "static"
+    static.mkdir(mode=0o755)
+    (static / "thumb.jpg").write_bytes(thumbnail)
+    nginx = Nginx(static, work)
+    try:
+        baseline = wrk(
+            "nginx: static file, sendfile",
+            f"http://127.0.0.1:{nginx.port}/thumb.jpg",
+            args.seconds,
+            {},
+        )
+    finally:
+        nginx.stop()
+    shutil.rmtree(work, ignore_errors=True)
+
+    print(
+        f"\nthumbnail: {len(thumbnail)} bytes, {CONNECTIONS} connections, {args.seconds} s per run\n"
+    )
+    print(f"| {'server and handler':<34} | {'req/s':>9} | {'vs nginx':>8} | non-2xx/3xx |")
+    print(f"|{'-' * 36}|{'-' * 11}|{'-' * 10}|-------------|")
+    for result in [baseline, *results]:
+        ratio = result.requests_per_second / baseline.requests_per_second
+        print(
+            f"| {result.name:<34} | {result.requests_per_second:>9.0f} | {ratio:>7.1%} | {result.non_2xx:>11} |"
+        )
+    if args.json:
+        rows = [
+            {"name": r.name, "rps": r.requests_per_second, "non_2xx": r.non_2xx}
+            for r in [baseline, *results]
+        ]
+        args.json.write_text(
+            json.dumps({"thumbnail_bytes": len(thumbnail), "results": rows}, indent=2)
+        )
+
+
+if __name__ == "__main__":
+    main()
