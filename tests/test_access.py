@@ -156,6 +156,14 @@ class TestThumbnailHitsAnswersAlone:
         assert revalidated[0]["status"] == 304 and revalidated[1]["body"] == b""
         assert reached_app == []
 
-        for headers, qs in [(bob, query), ({}, query), (alice, "size=huge"), (alice, "size=large")]:
-            assert await call(headers, qs=qs) == []  # 404, 401, 422 and a miss: the app answers
+        # A miss renders through the cache's single-flight, here too.
+        large = await call(alice, qs="size=large")
+        assert large[0]["status"] == 200 and large[1]["body"].startswith(b"\xff\xd8")
+        assert reached_app == []
+
+        for headers, qs in [(bob, query), ({}, query), (alice, "size=huge")]:
+            assert await call(headers, qs=qs) == []  # 404, 401, 422: the app answers
+        settings: Settings = app.state.settings
+        (settings.originals_dir / media["id"]).unlink()
+        assert await call(alice, qs="size=small") == []  # the source is gone: the app's 404
         assert len(reached_app) == 4

@@ -1,12 +1,14 @@
-"""Thumbnail hits and 304s answered before FastAPI's routing and dependency injection.
+"""Thumbnail requests answered before FastAPI's routing and dependency injection.
 
-A gallery sends hundreds of thumbnail requests per page and nearly all of
-them are hits. This middleware answers exactly those, from the raw ASGI
-scope, with the same checks as the route (`routes/media.py`) through the same
-functions: the token (`pick_token`, `TokenIssuer`), the user and ownership
-(`check_indexed_access`), the ETag (`cached_thumbnail`). Anything else (a
-miss, any error, any other route, a database other than SQLite) goes on to
-the app unchanged, which answers it by the book.
+A gallery sends hundreds of thumbnail requests per page: nearly all are hits,
+and a cold one sends bursts of misses for the same few media. This middleware
+answers successful thumbnail requests (hit, 304, or a miss rendered through
+the cache's single-flight) from the raw ASGI scope, with the same checks as
+the route (`routes/media.py`) through the same functions: the token
+(`pick_token`, `TokenIssuer`), the user and ownership (`check_indexed_access`),
+the ETag (`cached_thumbnail`). Anything else (any error, any other route, a
+database other than SQLite) goes on to the app unchanged, which answers it
+by the book.
 """
 
 import re
@@ -18,7 +20,8 @@ from .deps import check_indexed_access
 from .errors import AppError
 from .routes.media import THUMBNAIL_CACHE_CONTROL, cached_thumbnail
 from .security import COOKIE_NAME, pick_token
-from .thumbnails import SPECS
+from .storage import original_path
+from .thumbnails import SPECS, ThumbnailError
 
 _THUMBNAIL_PATH = re.compile(r"/api/media/([^/]{36})/thumbnail")
 _CACHE_CONTROL = THUMBNAIL_CACHE_CONTROL.encode()
@@ -70,11 +73,18 @@ class ThumbnailHits:
             media = check_indexed_access(state.access, user_id, media_id)
         except AppError:
             return False  # the route answers 401/404 with the same checks
+        spec = SPECS[size]
         cached = cached_thumbnail(
-            headers.get("if-none-match"), media, SPECS[size], state.cache, state.metrics
+            headers.get("if-none-match"), media, spec, state.cache, state.metrics
         )
         if cached is None:
-            return False  # a miss: the route renders it
+            source = original_path(state.settings, media.id)
+            try:
+                thumbnail = await state.cache.get(media.id, spec, source=source)
+            except ThumbnailError:
+                return False  # the route answers 404/415/422 for it
+            (state.metrics.misses if thumbnail.generated else state.metrics.hits).inc()
+            cached = (200, spec.etag(media.sha256), thumbnail.data)
         status, etag, data = cached
         raw = [(b"etag", etag.encode()), (b"cache-control", _CACHE_CONTROL)]
         if status == 200:

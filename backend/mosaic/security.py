@@ -76,7 +76,7 @@ class TokenIssuer:
         except (JWTError, ValueError, TypeError, KeyError, AttributeError):
             return None
         self._verified[token] = (subject, expires)
-        if len(self._verified) > self._remember:
+        while len(self._verified) > self._remember:
             self._verified.popitem(last=False)
         return subject
 

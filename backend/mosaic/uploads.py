@@ -1,5 +1,6 @@
 """Stream a multipart upload to disk: bounded size, hashed on the way, never all in memory."""
 
+import asyncio
 import hashlib
 import os
 import re
@@ -115,6 +116,12 @@ async def receive_upload(request: Request, *, directory: Path, max_bytes: int) -
                     await handle.write(piece)
                 collector.chunks.clear()
             parser.finalize()
+            if collector.seen_file:
+                # On disk before the row says it exists: an upload that got a 201
+                # survives a power cut. It also keeps later fsyncs (thumbnails)
+                # from paying for this file's dirty pages.
+                await handle.flush()
+                await asyncio.to_thread(os.fsync, handle.fileno())
         if not collector.seen_file:
             raise AppError(422, "file_missing", "The form has no 'file' field")
     except ClientDisconnect:

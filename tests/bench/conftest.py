@@ -3,6 +3,7 @@
 import pytest
 
 MEDIANS: dict[str, float] = {}
+SCORES: dict[str, float] = {}
 # (name, numerator, denominator, what the ratio means)
 RATIOS = [
     (
@@ -19,6 +20,9 @@ RATIOS = [
     ),
     ("304 / hit", "http_not_modified", "http_warm_hit", "revalidation vs. serving bytes"),
     ("hit / health", "http_warm_hit", "http_health", "a hit vs. the cheapest route (auth+DB+read)"),
+    ("token remembered / verified", "token_remembered", "token_verified", "token memory"),
+    ("pillow / pyvips JPEG", "render_jpeg_pillow", "render_jpeg_pyvips", "target <= 0.9"),
+    ("pillow / pyvips PNG", "render_png_pillow", "render_png_pyvips", "target <= 1.2"),
 ]
 
 
@@ -26,12 +30,18 @@ def record(name: str, median: float) -> None:
     MEDIANS[name] = median
 
 
+def record_score(name: str, value: float) -> None:
+    SCORES[name] = value
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if not MEDIANS:
+    if not MEDIANS and not SCORES:
         return
     terminalreporter.section("mosaic ratios (medians, same run)")
     for name, value in sorted(MEDIANS.items()):
-        terminalreporter.write_line(f"{name:>20}: {value * 1000:9.3f} ms")
+        terminalreporter.write_line(f"{name:>28}: {value * 1000:9.3f} ms")
+    for name, score in sorted(SCORES.items()):
+        terminalreporter.write_line(f"{name:>28}: {score:9.4f}")
     for label, top, bottom, meaning in RATIOS:
         if top in MEDIANS and bottom in MEDIANS:
             ratio = MEDIANS[top] / MEDIANS[bottom]

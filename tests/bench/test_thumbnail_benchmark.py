@@ -10,6 +10,7 @@ machine is shared and noisy.
 """
 
 import asyncio
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,7 @@ from PIL import Image
 
 from mosaic.config import Settings
 from mosaic.main import create_app
+from mosaic.security import TokenIssuer
 from mosaic.thumbnails import SPECS, render_thumbnail
 from tests.bench.conftest import record
 from tests.conftest import ADMIN_PASSWORD
@@ -141,3 +143,20 @@ def test_http_health(benchmark: Any, harness: Harness) -> None:
 
     benchmark(health)
     record("http_health", benchmark.stats.stats.median)
+
+
+def test_token_check(benchmark: Any, harness: Harness) -> None:
+    """A remembered token against a fresh HS256 verification (python-jose)."""
+    tokens = harness.app.state.tokens
+    token = harness.headers["Authorization"].split()[1]
+    fresh = TokenIssuer(tokens.secret_key, tokens.minutes, remember=0)
+
+    def remembered() -> None:
+        assert tokens.subject(token) is not None
+
+    benchmark(remembered)
+    record("token_remembered", benchmark.stats.stats.median)
+    started = time.perf_counter()
+    for _ in range(2000):
+        fresh.subject(token)
+    record("token_verified", (time.perf_counter() - started) / 2000)

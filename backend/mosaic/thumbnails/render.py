@@ -201,13 +201,22 @@ def render_thumbnail(path: Path, spec: ThumbnailSpec, *, max_pixels: int) -> byt
 
         jpeg = render_thumbnail(Path("photo.jpg"), SPECS["small"], max_pixels=10**8)
     """
+    buffer = io.BytesIO()
+    thumbnail_image(path, spec.edge, max_pixels=max_pixels).save(
+        buffer, "JPEG", quality=spec.quality
+    )
+    return buffer.getvalue()
+
+
+def thumbnail_image(path: Path, edge: int, *, max_pixels: int) -> Image.Image:
+    """The upright RGB picture that `render_thumbnail` encodes (benchmarks compare it)."""
     with open_image(path, max_pixels=max_pixels) as image:
         orientation = _orientation(image)
-        box = (spec.edge, spec.edge)  # square box: orientation cannot change the scale
+        box = (edge, edge)  # square box: orientation cannot change the scale
         try:
             # JPEG only: let libjpeg decode at a reduced DCT scale, at least twice
             # the target so the final resample keeps full quality.
-            image.draft(None, (spec.edge * 2, spec.edge * 2))
+            image.draft(None, (edge * 2, edge * 2))
             image.load()
             picture = _to_rgb(_to_srgb(image))
             picture.thumbnail(box, Image.Resampling.BICUBIC, reducing_gap=2.0)
@@ -215,8 +224,4 @@ def render_thumbnail(path: Path, spec: ThumbnailSpec, *, max_pixels: int) -> byt
             raise Unrenderable(f"the image does not decode: {exc}") from exc
     picture = _flatten(picture)
     method = _TRANSPOSE.get(orientation)
-    if method is not None:
-        picture = picture.transpose(method)
-    buffer = io.BytesIO()
-    picture.save(buffer, "JPEG", quality=spec.quality)
-    return buffer.getvalue()
+    return picture if method is None else picture.transpose(method)

@@ -1,0 +1,275 @@
+"""Miss-side load test: concurrency, throughput on both cores, latency and memory.
+
+Hypotheses (issue targets, each a ratio from this one run):
+  4. 50 concurrent misses on one media render once and all finish within
+     1.3x the time of a single miss (single-flight).
+  5. A cold gallery of 200 distinct 12 MP JPEGs at 16 connections renders at
+     >= 1.8x the single-thread render rate (the pool keeps both cores busy,
+     Pillow releases the GIL) while /healthz stays under 50 ms.
+  6. One 24 MP miss adds <= 10 MiB to the server's peak RSS (draft mode
+     decodes at 1/8 scale); 16 concurrent 24 MP misses keep the whole server
+     under 300 MiB.
+
+Run: make bench  (or: uv run python -m tests.bench.misses)
+Bounded: a few hundred requests on 127.0.0.1, about two minutes.
+"""
+
+import argparse
+import asyncio
+import io
+import json
+import re
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+from PIL import Image
+
+from mosaic.thumbnails import SPECS, render_thumbnail
+from tests.bench.test_render_benchmark import photo_like
+from tests.live_server import LiveServer
+
+PASSWORD = "miss-test-password"
+MIB = 1024 * 1024
+
+
+def jpeg(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def distinct(base: Image.Image, index: int) -> bytes:
+    """The same scene with a unique patch: a distinct file and sha256 per media."""
+    copy = base.copy()
+    copy.paste((index * 37 % 256, index * 91 % 256, index * 53 % 256), (16, 16, 160, 160))
+    return jpeg(copy)
+
+
+def server_processes(root: int) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(root)], capture_output=True, text=True)
+    children = [int(pid) for pid in out.stdout.split()]
+    return [root, *[p for child in children for p in server_processes(child)]]
+
+
+def memory(pids: list[int], field: str) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except FileNotFoundError:
+            continue
+        match = re.search(rf"^{field}:\s+(\d+) kB", status, re.MULTILINE)
+        total += int(match.group(1)) * 1024 if match else 0
+    return total
+
+
+def generations(client: httpx.Client) -> float:
+    text = client.get("/metrics").text
+    match = re.search(r"^mosaic_thumbnail_generations_total (\S+)$", text, re.MULTILINE)
+    return float(match.group(1)) if match else 0.0
+
+
+class RawClient:
+    """Minimal HTTP/1.1 keep-alive connections: a load generator must cost less
+    CPU than the server it measures (httpx spends milliseconds per request)."""
+
+    def __init__(self, url: str, headers: dict[str, str]) -> None:
+        self.host, port = url.removeprefix("http://").split(":")
+        self.port = int(port)
+        self.extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+
+    async def connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        return await asyncio.open_connection(self.host, self.port)
+
+    async def get(
+        self, stream: tuple[asyncio.StreamReader, asyncio.StreamWriter], path: str
+    ) -> float:
+        reader, writer = stream
+        started = time.perf_counter()
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: {self.host}\r\n{self.extra}\r\n".encode())
+        head = await reader.readuntil(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        length = int(re.search(rb"(?i)content-length: (\d+)", head).group(1))  # type: ignore[union-attr]
+        await reader.readexactly(length)
+        assert status == 200, head
+        return time.perf_counter() - started
+
+
+async def fetch_all(
+    url: str, headers: dict[str, str], paths: list[str], connections: int
+) -> list[float]:
+    """Each request's latency, over `connections` connections opened beforehand."""
+    client = RawClient(url, headers)
+    streams = [await client.connect() for _ in range(min(connections, len(paths)))]
+    queue = list(reversed(paths))
+    latencies: list[float] = []
+
+    async def worker(stream: tuple[asyncio.StreamReader, asyncio.StreamWriter]) -> None:
+        while queue:
+            latencies.append(await client.get(stream, queue.pop()))
+
+    await asyncio.gather(*(worker(stream) for stream in streams))
+    for _, writer in streams:
+        writer.close()
+    return latencies
+
+
+class RssSampler:
+    """The highest total RSS of the server's processes while it runs (every 5 ms)."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
+        self.peak = memory(pids, "VmRSS")
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, memory(self.pids, "VmRSS"))
+            time.sleep(0.005)
+
+    def __enter__(self) -> "RssSampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+async def poll_health(url: str, stop: asyncio.Event) -> list[float]:
+    samples: list[float] = []
+    client = RawClient(url, {})
+    stream = await client.connect()
+    while not stop.is_set():
+        samples.append(await client.get(stream, "/healthz"))
+        await asyncio.sleep(0.02)
+    stream[1].close()
+    return samples
+
+
+async def gallery(url: str, headers: dict[str, str], paths: list[str]) -> tuple[float, list[float]]:
+    stop = asyncio.Event()
+    health = asyncio.create_task(poll_health(url, stop))
+    started = time.perf_counter()
+    await fetch_all(url, headers, paths, connections=16)
+    elapsed = time.perf_counter() - started
+    stop.set()
+    return elapsed, await health
+
+
+def upload(client: httpx.Client, data: bytes, name: str) -> str:
+    response = client.post("/api/media", files={"file": (name, data, "image/jpeg")})
+    assert response.status_code == 201, response.text
+    url: str = response.json()["thumbnail_url"]
+    return url
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--gallery", type=int, default=200, help="distinct media in the cold gallery"
+    )
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="mosaic-misses-"))
+    scene = photo_like((4000, 3000), 11)
+    big_scene = photo_like((6000, 4000), 12)
+    results: dict[str, float] = {}
+
+    # Single-thread baseline, in this process: the bare render of one such photo.
+    sample = work / "sample.jpg"
+    sample.write_bytes(distinct(scene, 0))
+    times = []
+    for _ in range(7):
+        started = time.perf_counter()
+        render_thumbnail(sample, SPECS["medium"], max_pixels=10**8)
+        times.append(time.perf_counter() - started)
+    single = statistics.median(times)
+    results["single_thread_render_s"] = single
+
+    live = LiveServer(work / "data", env={"MOSAIC_ADMIN_PASSWORD": PASSWORD})
+    try:
+        headers = live.token("admin", PASSWORD)
+        with httpx.Client(base_url=live.url, headers=headers, timeout=120) as client:
+            # Warm the worker (imports, pool threads) with a small miss.
+            warm = upload(client, jpeg(Image.new("RGB", (640, 480), (9, 9, 9))), "warm.jpg")
+            client.get(warm)
+
+            # 6. Memory: one 24 MP miss, then 16 at once.
+            big = [upload(client, distinct(big_scene, 500 + i), f"big{i}.jpg") for i in range(17)]
+            pids = server_processes(live.process.pid)
+            idle = memory(pids, "VmRSS")
+            results["idle_rss_mib"] = idle / MIB
+            with RssSampler(pids) as one:
+                assert client.get(big[0]).status_code == 200
+            results["one_24mp_miss_peak_delta_mib"] = (one.peak - idle) / MIB
+            with RssSampler(pids) as sixteen:
+                asyncio.run(fetch_all(live.url, headers, big[1:], connections=16))
+            results["sixteen_24mp_peak_rss_mib"] = sixteen.peak / MIB
+            results["server_processes"] = len(pids)
+
+            # 4. One miss, then 50 concurrent misses on another media; five rounds.
+            ratios, counts = [], []
+            for round_ in range(5):
+                one_url = upload(client, distinct(scene, 10 + 2 * round_), "one.jpg")
+                many_url = upload(client, distinct(scene, 11 + 2 * round_), "many.jpg")
+                one_miss = max(asyncio.run(fetch_all(live.url, headers, [one_url], connections=1)))
+                before = generations(client)
+                fifty = max(
+                    asyncio.run(fetch_all(live.url, headers, [many_url] * 50, connections=50))
+                )
+                ratios.append(fifty / one_miss)
+                counts.append(generations(client) - before)
+            results.update(
+                fifty_over_one_median=statistics.median(ratios),
+                fifty_over_one_first=ratios[0],
+                fifty_over_one_max=max(ratios),
+                fifty_generations_max=max(counts),
+            )
+
+            # 5. A cold gallery at 16 connections, /healthz polled meanwhile.
+            paths = [
+                upload(client, distinct(scene, 100 + i), f"g{i}.jpg") for i in range(args.gallery)
+            ]
+            elapsed, health = asyncio.run(gallery(live.url, headers, paths))
+            rate = args.gallery / elapsed
+            results.update(
+                gallery_renders_per_s=rate,
+                gallery_over_single_thread=rate * single,
+                healthz_max_ms=max(health) * 1000,
+                healthz_p99_ms=sorted(health)[int(len(health) * 0.99) - 1] * 1000,
+            )
+
+    finally:
+        live.stop()
+
+    targets = [
+        ("4. 50 concurrent / one miss (median of 5)", results["fifty_over_one_median"], "<= 1.3"),
+        ("4. 50 concurrent / one miss (first round)", results["fifty_over_one_first"], "<= 1.3"),
+        ("4. generations per 50 (most in a round)", results["fifty_generations_max"], "== 1"),
+        ("5. gallery rate / single-thread rate", results["gallery_over_single_thread"], ">= 1.8"),
+        ("5. /healthz max during gallery (ms)", results["healthz_max_ms"], "< 50"),
+        (
+            "6. one 24 MP miss, peak RSS delta (MiB)",
+            results["one_24mp_miss_peak_delta_mib"],
+            "<= 10",
+        ),
+        ("6. 16 x 24 MP, peak RSS of server (MiB)", results["sixteen_24mp_peak_rss_mib"], "< 300"),
+    ]
+    print(f"\nsingle-thread render of one 12 MP JPEG: {single * 1000:.1f} ms\n")
+    print(f"| {'target':<42} | {'measured':>9} | {'goal':>7} |")
+    print(f"|{'-' * 44}|{'-' * 11}|{'-' * 9}|")
+    for label, value, goal in targets:
+        print(f"| {label:<42} | {value:>9.2f} | {goal:>7} |")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
