@@ -176,6 +176,9 @@ def main() -> None:
         "--gallery", type=int, default=200, help="distinct media in the cold gallery"
     )
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--env", nargs="*", default=[], metavar="NAME=VALUE", help="extra MOSAIC_* settings"
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="mosaic-misses-"))
     scene = photo_like((4000, 3000), 11)
@@ -193,7 +196,8 @@ def main() -> None:
     single = statistics.median(times)
     results["single_thread_render_s"] = single
 
-    live = LiveServer(work / "data", env={"MOSAIC_ADMIN_PASSWORD": PASSWORD})
+    extra = dict(item.split("=", 1) for item in args.env)
+    live = LiveServer(work / "data", env={"MOSAIC_ADMIN_PASSWORD": PASSWORD, **extra})
     try:
         headers = live.token("admin", PASSWORD)
         with httpx.Client(base_url=live.url, headers=headers, timeout=120) as client:
