@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     server: Literal["granian", "uvicorn"] = "granian"
     # Thread pool for decoding and encoding thumbnails; defaults to the core count.
     render_threads: int | None = Field(default=None, ge=1)
+    # Renders running or queued per process before new misses get 503 +
+    # Retry-After (hits are still served): 64 is ~1 s of work on 2 cores.
+    render_queue: int = Field(default=64, ge=1)
+    # /readyz reports not ready when the data or cache disk has less free space.
+    min_free_bytes: int = Field(default=512 * MIB, ge=0)
     # Bytes of recently served thumbnails kept in memory (LRU) above the disk
     # cache; 64 MiB holds about 3,000 medium thumbnails. 0 turns it off.
     memory_cache_bytes: int = Field(default=64 * MIB, ge=0)

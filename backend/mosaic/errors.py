@@ -9,7 +9,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .thumbnails import SourceMissing, TooManyPixels, Unrenderable, UnsupportedFormat
+from .thumbnails import (
+    Overloaded,
+    SourceMissing,
+    TooManyPixels,
+    Unrenderable,
+    UnsupportedFormat,
+)
 
 logger = logging.getLogger("mosaic")
 
@@ -69,6 +75,14 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
 
 
 async def _thumbnail_error(_: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, Overloaded):
+        # Renders take tens of milliseconds: a second is plenty to drain a queue.
+        return error_response(
+            503,
+            "overloaded",
+            "Too many thumbnails are being made; retry shortly",
+            headers={"Retry-After": "1"},
+        )
     if isinstance(exc, SourceMissing):
         return error_response(404, "media_not_found", "Media not found")
     if isinstance(exc, UnsupportedFormat):
@@ -87,6 +101,6 @@ def register_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    for exc_type in (SourceMissing, Unrenderable):
+    for exc_type in (Overloaded, SourceMissing, Unrenderable):
         app.add_exception_handler(exc_type, _thumbnail_error)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -8,7 +8,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 # Paths that belong to the server: an unknown one is a JSON 404, never the app shell.
-_SERVER_ROOTS = ("api", "healthz", "metrics", "docs", "redoc", "openapi.json")
+_SERVER_ROOTS = ("api", "healthz", "readyz", "metrics", "docs", "redoc", "openapi.json")
 
 
 def _is_server_path(path: str) -> bool:

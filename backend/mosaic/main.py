@@ -133,6 +133,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_pixels=settings.max_pixels,
         threads=settings.render_threads,
         memory_bytes=settings.memory_cache_bytes,
+        max_pending=settings.render_queue,
         metrics=metrics,
     )
 

@@ -1,7 +1,11 @@
+import asyncio
+
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from ..deps import MetricsDep
+from ..deps import MetricsDep, SettingsDep
+from ..errors import AppError
+from ..readiness import readiness_problems
 from ..schemas import HealthPublic
 
 router = APIRouter(tags=["health"])
@@ -10,6 +14,15 @@ router = APIRouter(tags=["health"])
 @router.get("/healthz")
 async def read_health() -> HealthPublic:
     return HealthPublic(status="ok")
+
+
+@router.get("/readyz", responses={503: {"description": "Not ready"}})
+async def read_readiness(settings: SettingsDep) -> HealthPublic:
+    folders = [settings.originals_dir, settings.resolved_cache_dir]
+    problems = await asyncio.to_thread(readiness_problems, folders, settings.min_free_bytes)
+    if problems:
+        raise AppError(503, "not_ready", "; ".join(problems))
+    return HealthPublic(status="ready")
 
 
 @router.get("/metrics", response_class=Response)

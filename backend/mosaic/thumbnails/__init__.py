@@ -2,6 +2,7 @@
 
 from .cache import CacheMetrics, Thumbnail, ThumbnailCache, write_atomic
 from .exceptions import (
+    Overloaded,
     SourceMissing,
     ThumbnailError,
     TooManyPixels,
@@ -20,6 +21,7 @@ __all__ = [
     "CacheMetrics",
     "ImageInfo",
     "MemoryTier",
+    "Overloaded",
     "SourceMissing",
     "Thumbnail",
     "ThumbnailCache",

@@ -16,7 +16,7 @@ from uuid import UUID
 
 from filelock import FileLock, Timeout
 
-from .exceptions import SourceMissing
+from .exceptions import Overloaded, SourceMissing
 from .memory import MemoryTier, fingerprint
 from .render import render_thumbnail
 from .spec import ThumbnailSpec
@@ -101,6 +101,7 @@ class ThumbnailCache:
         max_pixels: int,
         threads: int | None = None,
         memory_bytes: int = 0,
+        max_pending: int = 64,
         metrics: CacheMetrics | None = None,
     ) -> None:
         self.root = root
@@ -112,6 +113,9 @@ class ThumbnailCache:
             max_workers=threads or os.cpu_count() or 2, thread_name_prefix="mosaic-render"
         )
         self._inflight: dict[tuple[UUID, str], asyncio.Future[tuple[bytes, bool]]] = {}
+        # Renders running or queued at most; past that a new miss is refused
+        # (Overloaded) instead of queueing without limit behind the pool.
+        self.max_pending = max_pending
         self._logged_errors: set[tuple[str, int | None]] = set()
 
     def entry_dir(self, media_id: UUID) -> Path:
@@ -152,8 +156,9 @@ class ThumbnailCache:
         """The thumbnail, from disk when cached, else rendered once and stored.
 
         Concurrent misses for one entry share a single render. Raises
-        `SourceMissing` when the original is gone and `Unrenderable` when it
-        cannot be decoded.
+        `Overloaded` when `max_pending` renders are already pending (joining
+        one of them is always allowed), `SourceMissing` when the original is
+        gone and `Unrenderable` when it cannot be decoded.
         """
         cached = self.read(media_id, spec)
         if cached is not None:
@@ -161,6 +166,8 @@ class ThumbnailCache:
         key = (media_id, spec.name)
         future = self._inflight.get(key)
         if future is None:
+            if len(self._inflight) >= self.max_pending:
+                raise Overloaded(f"{len(self._inflight)} thumbnails are being rendered")
             loop = asyncio.get_running_loop()
             future = loop.run_in_executor(self._executor, self._generate, media_id, spec, source)
             self._inflight[key] = future

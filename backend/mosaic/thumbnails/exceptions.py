@@ -1,17 +1,22 @@
 """Errors raised by the thumbnail package.
 
     ThumbnailError
+    ├── Overloaded      too many renders pending: try again shortly
     ├── SourceMissing   the original is gone (deleted, or never stored)
     └── Unrenderable    the original exists but cannot be decoded safely
         ├── UnsupportedFormat   not one of the accepted image formats
         └── TooManyPixels       over the configured pixel budget
 
-The web layer maps SourceMissing to 404 and Unrenderable to 415/422.
+The web layer maps Overloaded to 503, SourceMissing to 404 and Unrenderable to 415/422.
 """
 
 
 class ThumbnailError(Exception):
     """Base class of every error this package raises."""
+
+
+class Overloaded(ThumbnailError):
+    """The render queue is full; hits are still served."""
 
 
 class SourceMissing(ThumbnailError):
