@@ -1,21 +1,48 @@
-"""The `mosaic` command: `mosaic serve` (default) and `mosaic migrate`."""
+"""The `mosaic` command: `mosaic serve` (default), `mosaic migrate`, `mosaic fsck [--repair]`."""
 
 import argparse
 import asyncio
+import sys
 
 import uvicorn
 from granian import Granian
 from granian.constants import Interfaces
 
+from . import fsck
 from .config import Settings
+from .db import create_engine
 from .main import prepare
+
+
+async def run_fsck(settings: Settings, *, repair: bool) -> int:
+    """Print what is inconsistent; 0 when clean (or repaired), 1 otherwise."""
+    engine = create_engine(settings.resolved_database_url)
+    try:
+        report = await fsck.check(engine, settings)
+        for line in report.lines():
+            sys.stdout.write(line + "\n")
+        if report.clean:
+            sys.stdout.write("clean\n")
+            return 0
+        if repair:
+            await fsck.repair(engine, settings, report)
+            sys.stdout.write("repaired\n")
+            return 0
+        return 1
+    finally:
+        await engine.dispose()
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="mosaic", description="Mosaic media library")
     parser.add_argument(
-        "command", nargs="?", default="serve", choices=["serve", "migrate"], help="default: serve"
+        "command",
+        nargs="?",
+        default="serve",
+        choices=["serve", "migrate", "fsck"],
+        help="default: serve",
     )
+    parser.add_argument("--repair", action="store_true", help="fsck: fix what it finds")
     args = parser.parse_args(argv)
     settings = Settings()
     # Once, in the parent: workers then find the schema, the admin and the secret ready.
@@ -23,6 +50,8 @@ def main(argv: list[str] | None = None) -> None:
     asyncio.run(prepare(settings))
     if args.command == "migrate":
         return
+    if args.command == "fsck":
+        sys.exit(asyncio.run(run_fsck(settings, repair=args.repair)))
     if settings.server == "granian":
         Granian(
             "mosaic.main:create_app",
