@@ -5,6 +5,7 @@ Pillow releases the GIL while decoding and resampling, so threads scale.
 """
 
 import io
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +41,23 @@ _SIGNATURES = (
     b"II*\x00",
     b"MM\x00*",
 )
+# What a hostile or corrupt file can make a Pillow plugin raise while parsing:
+# beyond OSError and friends, struct/index/key errors from damaged tables, and
+# warnings (corrupt TIFF tags, say) when the process turns warnings into
+# errors. All of them mean "cannot be decoded", never a server error.
+_DECODE_ERRORS = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    IndexError,
+    KeyError,
+    TypeError,
+    ZeroDivisionError,
+    struct.error,
+    Warning,
+)
+
 # EXIF orientation -> the transpose that makes the image upright (orientation 1
 # needs none); 5-8 also swap width and height.
 _TRANSPOSE = {
@@ -89,7 +107,7 @@ def open_image(path: Path, *, max_pixels: int) -> Image.Image:
         raise UnsupportedFormat("not a JPEG, PNG, GIF, WebP, BMP or TIFF image") from exc
     except FileNotFoundError:
         raise  # the caller decides what a missing source means
-    except (OSError, SyntaxError, ValueError) as exc:
+    except _DECODE_ERRORS as exc:
         raise Unrenderable(f"the image cannot be read: {exc}") from exc
     width, height = image.size
     if width <= 0 or height <= 0:
@@ -122,7 +140,7 @@ def probe_image(path: Path, *, max_pixels: int) -> ImageInfo:
         image.draft(None, (max(1, width // 8), max(1, height // 8)))
         try:
             image.load()
-        except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        except _DECODE_ERRORS as exc:
             raise Unrenderable(f"the image does not decode: {exc}") from exc
     if fmt == "PNG":
         _verify_png_chunks(path)
@@ -143,7 +161,7 @@ def _verify_png_chunks(path: Path) -> None:
         with path.open("rb") as handle:
             handle.seek(max(0, path.stat().st_size - 4096))
             complete = _PNG_IEND in handle.read()
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+    except _DECODE_ERRORS as exc:
         raise Unrenderable(f"the image is truncated or corrupt: {exc}") from exc
     if not complete:
         raise Unrenderable("the image is truncated: its end chunk is missing")
@@ -220,7 +238,7 @@ def thumbnail_image(path: Path, edge: int, *, max_pixels: int) -> Image.Image:
             image.load()
             picture = _to_rgb(_to_srgb(image))
             picture.thumbnail(box, Image.Resampling.BICUBIC, reducing_gap=2.0)
-        except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        except _DECODE_ERRORS as exc:
             raise Unrenderable(f"the image does not decode: {exc}") from exc
     picture = _flatten(picture)
     method = _TRANSPOSE.get(orientation)
