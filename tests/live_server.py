@@ -1,6 +1,7 @@
 """`mosaic serve` as a real process on 127.0.0.1, for tests that need a real server."""
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -42,6 +43,7 @@ class LiveServer:
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
+            start_new_session=True,  # its own process group: kill() reaches the workers too
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -59,6 +61,14 @@ class LiveServer:
         )
         assert response.status_code == 200, response.text
         return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+    def kill(self) -> None:
+        """SIGKILL the server and its workers at once: a crash, not a shutdown."""
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.communicate(timeout=20)
 
     def stop(self) -> str:
         self.process.terminate()
