@@ -107,12 +107,7 @@ async def get_visible_media_ref(request: Request, media_id: str) -> MediaRef:
         return indexed_media_ref(request, media_id)
     async with request.app.state.sessionmaker() as session:
         user = await authenticate(request, session)
-        parsed = parse_media_id(media_id)
-        media = None
-        if parsed is not None:
-            media = await crud.get_visible_media(session, media_id=parsed, user=user)
-        if media is None:
-            raise _not_found()
+        media = await get_visible_media(media_id, user, session)
         return MediaRef(media.id, media.owner_id, media.sha256)
 
 
