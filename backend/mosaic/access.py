@@ -56,11 +56,6 @@ class AccessIndex:
         media = self._media_ref(media_id) if media_id is not None and viewer is not None else None
         return viewer, media
 
-    def viewer(self, user_id: uuid.UUID) -> Viewer | None:
-        """The user, or None when the account no longer exists."""
-        self._sync()
-        return self._viewer(user_id)
-
     def _viewer(self, user_id: uuid.UUID) -> Viewer | None:
         if user_id in self._viewers:
             return self._viewers[user_id]

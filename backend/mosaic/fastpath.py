@@ -6,7 +6,7 @@ answers successful thumbnail requests (hit, 304, or a miss rendered through
 the cache's single-flight) from the raw ASGI scope, with the same checks as
 the route (`routes/media.py`) through the same functions: the token
 (`pick_token`, `TokenIssuer`), the user and ownership (`check_indexed_access`),
-the ETag (`cached_thumbnail`). Anything else (any error, any other route, a
+the ETag and the render (`thumbnail_answer`). Anything else (any error, any other route, a
 database other than SQLite) goes on to the app unchanged, which answers it
 by the book.
 """
@@ -18,9 +18,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .deps import check_indexed_access
 from .errors import AppError
-from .routes.media import THUMBNAIL_CACHE_CONTROL, cached_thumbnail
+from .routes.media import THUMBNAIL_CACHE_CONTROL, thumbnail_answer
 from .security import COOKIE_NAME, pick_token
-from .storage import original_path
 from .thumbnails import SPECS, ThumbnailError
 
 _THUMBNAIL_PATH = re.compile(r"/api/media/([^/]{36})/thumbnail")
@@ -73,19 +72,17 @@ class ThumbnailHits:
             media = check_indexed_access(state.access, user_id, media_id)
         except AppError:
             return False  # the route answers 401/404 with the same checks
-        spec = SPECS[size]
-        cached = cached_thumbnail(
-            headers.get("if-none-match"), media, spec, state.cache, state.metrics
-        )
-        if cached is None:
-            source = original_path(state.settings, media.id)
-            try:
-                thumbnail = await state.cache.get(media.id, spec, source=source)
-            except ThumbnailError:
-                return False  # the route answers 404/415/422 for it
-            (state.metrics.misses if thumbnail.generated else state.metrics.hits).inc()
-            cached = (200, spec.etag(media.sha256), thumbnail.data)
-        status, etag, data = cached
+        try:
+            status, etag, data = await thumbnail_answer(
+                headers.get("if-none-match"),
+                media,
+                SPECS[size],
+                state.settings,
+                state.cache,
+                state.metrics,
+            )
+        except ThumbnailError:
+            return False  # the route answers 404/415/422/503 for it
         raw = [(b"etag", etag.encode()), (b"cache-control", _CACHE_CONTROL)]
         if status == 200:
             raw += [(b"content-type", b"image/jpeg"), (b"content-length", str(len(data)).encode())]

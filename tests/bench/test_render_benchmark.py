@@ -139,34 +139,17 @@ def test_quality_against_lanczos_reference(images: dict[str, Path], name: str) -
     assert ours_ssim >= 0.99, ours_ssim
 
 
-def _bench(benchmark: Any, label: str, render: Callable[[], bytes]) -> None:
-    benchmark.pedantic(render, rounds=15, warmup_rounds=2)
-    record(label, benchmark.stats.stats.median)
+RENDERERS: dict[str, Callable[[Path], bytes]] = {
+    "pillow": lambda path: render_thumbnail(path, SPECS["medium"], max_pixels=10**8),
+    "pyvips": vips_render,
+}
 
 
-def test_pillow_jpeg(benchmark: Any, images: dict[str, Path]) -> None:
-    path = images["jpeg-a"]
-    _bench(
-        benchmark,
-        "render_jpeg_pillow",
-        lambda: render_thumbnail(path, SPECS["medium"], max_pixels=10**8),
-    )
-
-
-def test_pyvips_jpeg(benchmark: Any, images: dict[str, Path]) -> None:
-    path = images["jpeg-a"]
-    _bench(benchmark, "render_jpeg_pyvips", lambda: vips_render(path))
-
-
-def test_pillow_png(benchmark: Any, images: dict[str, Path]) -> None:
-    path = images["png-rgba"]
-    _bench(
-        benchmark,
-        "render_png_pillow",
-        lambda: render_thumbnail(path, SPECS["medium"], max_pixels=10**8),
-    )
-
-
-def test_pyvips_png(benchmark: Any, images: dict[str, Path]) -> None:
-    path = images["png-rgba"]
-    _bench(benchmark, "render_png_pyvips", lambda: vips_render(path))
+@pytest.mark.parametrize("renderer", sorted(RENDERERS))
+@pytest.mark.parametrize(("kind", "image"), [("jpeg", "jpeg-a"), ("png", "png-rgba")])
+def test_render_speed(
+    benchmark: Any, images: dict[str, Path], renderer: str, kind: str, image: str
+) -> None:
+    path, render = images[image], RENDERERS[renderer]
+    benchmark.pedantic(lambda: render(path), rounds=15, warmup_rounds=2)
+    record(f"render_{kind}_{renderer}", benchmark.stats.stats.median)

@@ -6,6 +6,7 @@ from fastapi.responses import FileResponse
 from .. import crud
 from ..access import MediaRef
 from ..conditional import etag_matches
+from ..config import Settings
 from ..deps import (
     CacheDep,
     CurrentUser,
@@ -90,12 +91,28 @@ async def read_thumbnail(
     size: Literal["small", "medium", "large"] = "medium",
 ) -> Response:
     spec = SPECS[size]
-    cached = cached_thumbnail(request.headers.get("if-none-match"), media, spec, cache, metrics)
+    status, etag, data = await thumbnail_answer(
+        request.headers.get("if-none-match"), media, spec, settings, cache, metrics
+    )
+    return _jpeg_response(request, status, etag, data)
+
+
+async def thumbnail_answer(
+    if_none_match: str | None,
+    media: MediaRef,
+    spec: ThumbnailSpec,
+    settings: Settings,
+    cache: ThumbnailCache,
+    metrics: Metrics,
+) -> tuple[int, str, bytes]:
+    """(status, ETag, body): a 304, a hit, or a miss rendered through the
+    cache's single-flight. Raises the cache's ThumbnailError on failure."""
+    cached = cached_thumbnail(if_none_match, media, spec, cache, metrics)
     if cached is not None:
-        return _jpeg_response(request, *cached)
+        return cached
     thumbnail = await cache.get(media.id, spec, source=original_path(settings, media.id))
     (metrics.misses if thumbnail.generated else metrics.hits).inc()
-    return _jpeg_response(request, 200, spec.etag(media.sha256), thumbnail.data)
+    return 200, spec.etag(media.sha256), thumbnail.data
 
 
 def cached_thumbnail(
