@@ -1,5 +1,5 @@
 # An index of scripts/: each target is one script, readable on its own.
-.PHONY: install run test lint bench
+.PHONY: install run test lint bench soak
 
 install:
 	@bash scripts/install
@@ -15,3 +15,6 @@ lint:
 
 bench:
 	@bash scripts/bench
+
+soak:
+	@bash scripts/soak

@@ -96,3 +96,8 @@ def test_command_line(tmp_path: Path) -> None:
     fixed = run("--repair")
     assert fixed.returncode == 0 and "repaired" in fixed.stdout
     assert run().returncode == 0
+    # A fresh leftover is left alone (a server may be writing it) unless no
+    # server runs and the caller says so with --grace 0.
+    partial.write_bytes(b"x")
+    assert run().returncode == 0
+    assert run("--grace", "0").returncode == 1

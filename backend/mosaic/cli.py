@@ -14,11 +14,11 @@ from .db import create_engine
 from .main import prepare
 
 
-async def run_fsck(settings: Settings, *, repair: bool) -> int:
+async def run_fsck(settings: Settings, *, repair: bool, grace: float = fsck.GRACE_SECONDS) -> int:
     """Print what is inconsistent; 0 when clean (or repaired), 1 otherwise."""
     engine = create_engine(settings.resolved_database_url)
     try:
-        report = await fsck.check(engine, settings)
+        report = await fsck.check(engine, settings, grace=grace)
         for line in report.lines():
             sys.stdout.write(line + "\n")
         if report.clean:
@@ -43,6 +43,14 @@ def main(argv: list[str] | None = None) -> None:
         help="default: serve",
     )
     parser.add_argument("--repair", action="store_true", help="fsck: fix what it finds")
+    parser.add_argument(
+        "--grace",
+        type=float,
+        default=fsck.GRACE_SECONDS,
+        metavar="SECONDS",
+        help="fsck: leave files younger than this alone, a running server may be writing "
+        "them (default %(default)s; 0 when no server runs)",
+    )
     args = parser.parse_args(argv)
     settings = Settings()
     # Once, in the parent: workers then find the schema, the admin and the secret ready.
@@ -51,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "migrate":
         return
     if args.command == "fsck":
-        sys.exit(asyncio.run(run_fsck(settings, repair=args.repair)))
+        sys.exit(asyncio.run(run_fsck(settings, repair=args.repair, grace=args.grace)))
     if settings.server == "granian":
         Granian(
             "mosaic.main:create_app",
