@@ -29,6 +29,30 @@ class TestErrorShape:
         assert set(error) == {"code", "message"}
         assert error["code"].islower() and " " not in error["code"]
 
+    @pytest.mark.parametrize(
+        ("path", "allow"),
+        [
+            ("/api/media", "GET, POST"),  # two routes share the path
+            ("/api/media/0", "DELETE, GET"),
+            ("/api/media/0/thumbnail", "GET, HEAD"),
+            ("/healthz", "GET"),
+        ],
+    )
+    async def test_405_names_every_allowed_method(
+        self, client: httpx.AsyncClient, path: str, allow: str
+    ) -> None:
+        response = await client.request("OPTIONS", path)
+        assert response.status_code == 405
+        assert response.headers["allow"] == allow
+
+    async def test_booleans_are_not_guessed(
+        self, client: httpx.AsyncClient, admin_headers: dict[str, str]
+    ) -> None:
+        for flag in (0, "false", "no"):
+            body = {"username": "carol", "password": "a long password", "is_admin": flag}
+            response = await client.post("/api/users", json=body, headers=admin_headers)
+            assert response.status_code == 422, flag
+
     async def test_malformed_json_is_422(
         self, client: httpx.AsyncClient, admin_headers: dict[str, str]
     ) -> None:
@@ -129,3 +153,6 @@ class TestFrontend:
                     assert response.status_code == 404, path
                     assert response.json()["error"]["code"] == "not_found"
                 assert (await client.get("/healthz")).json() == {"status": "ok"}
+                # With the front end mounted at /, a 405 still names the right methods.
+                assert (await client.post("/")).headers["allow"] == "GET, HEAD"
+                assert (await client.put("/api/media")).headers["allow"] == "GET, POST"

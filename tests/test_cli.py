@@ -46,7 +46,7 @@ def test_serve_with_two_workers(data_dir: Path) -> None:
             assert {r.status_code for r in responses} == {200}
             assert len({r.content for r in responses}) == 1
             cache_files = sorted(p.name for p in (data_dir / "cache").rglob("*") if p.is_file())
-            assert cache_files == ["medium.jpg", "medium.lock"]
+            assert cache_files == ["medium.jpg"]
             assert client.delete(f"/api/media/{media['id']}", headers=headers).status_code == 204
             assert not any(media["id"] in str(p) for p in data_dir.rglob("*"))
     finally:

@@ -2,7 +2,7 @@
 
 After every kill no cached file is partial (each .jpg decodes whole), nothing
 half-written is ever served, and temporary files do not pile up: start-up
-removes what a crash left behind.
+removes the temporary and lock files a crash left behind.
 """
 
 import io
@@ -29,13 +29,14 @@ def photos() -> list[bytes]:
 
 
 def check_cache(cache: Path) -> int:
-    """Every thumbnail on disk decodes whole; returns how many temporary files there are."""
+    """Every thumbnail on disk decodes whole; returns how many temporary and lock
+    files (a crash's leftovers) there are."""
     for path in cache.rglob("*.jpg"):
         data = path.read_bytes()
         assert data.startswith(b"\xff\xd8") and data.endswith(b"\xff\xd9"), path
         with Image.open(io.BytesIO(data)) as image:
             image.load()
-    return len(list(cache.rglob("*.tmp")))
+    return len(list(cache.rglob("*.tmp"))) + len(list(cache.rglob("*.lock")))
 
 
 def test_sigkill_during_renders(tmp_path: Path) -> None:

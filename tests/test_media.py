@@ -173,6 +173,19 @@ class TestUploadRejections:
         assert response.json()["error"]["code"] == "image_too_large"
         assert stored_state(settings) == []
 
+    async def test_too_slow_to_decode(
+        self, client: httpx.AsyncClient, alice: dict[str, str], settings: Settings
+    ) -> None:
+        settings.render_cpu_seconds = 0.002
+        noise = encode(Image.effect_noise((2000, 2000), 30), "PNG")
+        response = await upload(client, alice, noise)
+        assert response.status_code == 422
+        assert response.json()["error"]["code"] == "image_too_slow"
+        assert stored_state(settings) == []
+        # A small photo decodes well within the same budget.
+        settings.render_cpu_seconds = 1
+        assert (await upload(client, alice, photo((320, 240)))).status_code == 201
+
     @pytest.mark.parametrize(
         ("kwargs", "code"),
         [

@@ -183,7 +183,7 @@ class TestThumbnail:
         assert len({r.content for r in responses}) == 1
         assert metric(await metrics(client), "mosaic_thumbnail_generations_total") == 1
         names = sorted(p.name for p in files_under(settings.resolved_cache_dir))
-        assert names == ["medium.jpg", "medium.lock"]
+        assert names == ["medium.jpg"]
 
     async def test_delete_racing_generation_leaves_no_orphan(
         self, client: httpx.AsyncClient, alice: dict[str, str], settings: Settings

@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     # Decoded pixels (width x height) above which an image is refused: 100 MP is
     # about 400 MB of RGBA, the most a 2-core/24 GiB box should decode at once.
     max_pixels: int = Field(default=100_000_000, gt=0)
+    # CPU seconds one decode may use (upload check or thumbnail render) before
+    # the image is refused with 422: bounds the time of a hostile file. A
+    # 100 MP RGB PNG, the largest allowed, decodes in under 2 s here.
+    render_cpu_seconds: float = Field(default=15.0, gt=0)
     cookie_secure: bool = False
     # Lifetime of a session token, in minutes (one week: a photo app stays signed in).
     access_token_minutes: int = Field(default=7 * 24 * 60, gt=0)

@@ -8,11 +8,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Mount
 
 from .thumbnails import (
     Overloaded,
     SourceMissing,
     TooManyPixels,
+    TooSlow,
     Unrenderable,
     UnsupportedFormat,
 )
@@ -57,12 +59,33 @@ async def _app_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, exc.code, exc.message, exc.headers)
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+_METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path. Starlette's 405 names only
+    the first route whose path matched, while GET and POST /api/media are two.
+    Without an API route the 405 came from the static front end: GET and HEAD."""
+    routes = [route for route in request.app.router.routes if not isinstance(route, Mount)]
+    allowed = [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes
+        )
+    ]
+    return ", ".join(allowed or ["GET", "HEAD"])
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    headers = dict(exc.headers or {})
     if exc.status_code == 404:
         message = "Not found"
-    return error_response(exc.status_code, _code_for_status(exc.status_code), message, exc.headers)
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed_methods(request)
+    return error_response(exc.status_code, _code_for_status(exc.status_code), message, headers)
 
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
@@ -89,6 +112,8 @@ async def _thumbnail_error(_: Request, exc: Exception) -> JSONResponse:
         return error_response(415, "unsupported_media_type", str(exc))
     if isinstance(exc, TooManyPixels):
         return error_response(422, "image_too_large", str(exc))
+    if isinstance(exc, TooSlow):
+        return error_response(422, "image_too_slow", str(exc))
     return error_response(422, "unprocessable_image", str(exc))
 
 

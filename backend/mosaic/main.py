@@ -20,6 +20,7 @@ from .fastpath import ThumbnailHits
 from .frontend import SinglePageApp
 from .logs import RequestLogMiddleware, configure_logging
 from .metrics import Metrics
+from .openapi import install as install_openapi
 from .routes import auth, health, media, users
 from .security import TokenIssuer
 from .thumbnails import ThumbnailCache
@@ -131,6 +132,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.cache = ThumbnailCache(
         settings.resolved_cache_dir,
         max_pixels=settings.max_pixels,
+        cpu_seconds=settings.render_cpu_seconds,
         threads=settings.render_threads,
         memory_bytes=settings.memory_cache_bytes,
         max_pending=settings.render_queue,
@@ -138,6 +140,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
 
     register_error_handlers(app)
+    install_openapi(app)
     for module in (auth, users, media, health):
         app.include_router(module.router)
     if settings.frontend_dir.is_dir():

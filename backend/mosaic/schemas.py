@@ -27,7 +27,8 @@ class UserCreate(BaseModel):
 
     username: Username
     password: Password
-    is_admin: bool = False
+    # Strict: 0, "false" or "no" are refused, not read as a boolean.
+    is_admin: bool = Field(default=False, strict=True)
 
 
 class UserPublic(BaseModel):

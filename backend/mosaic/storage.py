@@ -41,7 +41,12 @@ async def store_upload(
     media_id = uuid.uuid4()
     target = original_path(settings, media_id)
     try:
-        info = await asyncio.to_thread(probe_image, received.path, max_pixels=settings.max_pixels)
+        info = await asyncio.to_thread(
+            probe_image,
+            received.path,
+            max_pixels=settings.max_pixels,
+            cpu_seconds=settings.render_cpu_seconds,
+        )
         os.replace(received.path, target)
         media = Media(
             id=media_id,

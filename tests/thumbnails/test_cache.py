@@ -10,9 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 from PIL import Image
 
-from mosaic.thumbnails import SPECS, SourceMissing, ThumbnailCache
+from mosaic.thumbnails import SPECS, SourceMissing, ThumbnailCache, TooSlow
 from tests.conftest import files_under
 from tests.images import encode
 
@@ -82,10 +83,8 @@ class TestMissAndHit:
         assert path.read_bytes() == thumb.data
         assert is_complete_jpeg(thumb.data)
         assert counting.generations == 1
-        # Only the JPEG and its empty lock file: no temporary files.
-        leftovers = [p.name for p in files_under(cache.root)]
-        assert sorted(leftovers) == ["medium.jpg", "medium.lock"]
-        assert (path.parent / "medium.lock").stat().st_size == 0
+        # Only the JPEG: no temporary file, and the lock file went with the lock.
+        assert [p.name for p in files_under(cache.root)] == ["medium.jpg"]
 
     async def test_hit_does_not_render(
         self, cache: ThumbnailCache, source: Path, counting: Counting
@@ -132,7 +131,7 @@ class TestMissAndHit:
         )
         assert counting.generations == 1
         assert len({r.data for r in results}) == 1
-        assert sorted(p.name for p in files_under(cache.root)) == ["medium.jpg", "medium.lock"]
+        assert [p.name for p in files_under(cache.root)] == ["medium.jpg"]
 
     async def test_cancelled_waiter_does_not_cancel_the_render(
         self, cache: ThumbnailCache, source: Path, counting: Counting
@@ -152,6 +151,17 @@ class TestMissAndHit:
             await cache.get(uuid.uuid4(), MEDIUM, source=tmp_path / "nope")
         assert files_under(cache.root) == []
         assert not cache.root.exists() or list(cache.root.iterdir()) == []
+
+    async def test_over_cpu_budget_leaves_nothing(self, tmp_path: Path) -> None:
+        slow = tmp_path / "slow.png"
+        slow.write_bytes(encode(Image.effect_noise((2000, 2000), 30), "PNG"))
+        cache = ThumbnailCache(tmp_path / "cache", max_pixels=10**8, cpu_seconds=0.002)
+        try:
+            with pytest.raises(TooSlow):
+                await cache.get(uuid.uuid4(), MEDIUM, source=slow)
+            assert files_under(cache.root) == []  # no thumbnail, no lock file
+        finally:
+            cache.close()
 
 
 class TestPurge:
@@ -253,8 +263,23 @@ class TestCrashSafety:
             assert cache.read(media_id, MEDIUM) is None  # nothing half-written is served
             temps = [p for p in files_under(root) if p.name.endswith(".tmp")]
             assert len(temps) == 3
-            assert cache.clean_stale() == 3
-            assert [p.name for p in files_under(root)] == ["medium.lock"]
+            assert cache.clean_stale() == 4  # three temporary files and the lock file
+            assert files_under(root) == []
+        finally:
+            cache.close()
+
+    def test_clean_stale_leaves_a_held_lock_alone(self, tmp_path: Path, source: Path) -> None:
+        root = tmp_path / "cache"
+        media_id = uuid.uuid4()
+        kill_mid_write(root, source, media_id)
+        cache = ThumbnailCache(root, max_pixels=10**8, threads=1)
+        lock_path = cache.entry_dir(media_id) / "medium.lock"
+        try:
+            # Another process rendering this entry right now holds its lock.
+            with FileLock(lock_path, timeout=0):
+                assert cache.clean_stale() == 0
+                assert len(files_under(root)) == 2  # its lock file and temporary file
+            assert cache.clean_stale() == 2
         finally:
             cache.close()
 

@@ -5,6 +5,7 @@ from fastapi import APIRouter, Form, Request, Response
 from .. import crud
 from ..deps import SessionDep, SettingsDep
 from ..errors import AppError
+from ..openapi import errors
 from ..schemas import TokenPublic
 from ..security import COOKIE_NAME, TokenIssuer, verify_password
 
@@ -16,14 +17,15 @@ def _cookie_options(settings: SettingsDep) -> dict[str, object]:
     return {"httponly": True, "samesite": "strict", "secure": settings.cookie_secure, "path": "/"}
 
 
-@router.post("/token")
+@router.post("/token", responses=errors(401, 422))
 async def login(
     request: Request,
     response: Response,
     session: SessionDep,
     settings: SettingsDep,
-    username: Annotated[str, Form()],
-    password: Annotated[str, Form()],
+    # Form fields sent empty count as missing, so the schema says non-empty.
+    username: Annotated[str, Form(min_length=1, max_length=64)],
+    password: Annotated[str, Form(min_length=1, max_length=1024)],
 ) -> TokenPublic:
     user = await crud.get_user_by_username(session, username=username)
     if not verify_password(password, user.password_hash if user else None) or user is None:

@@ -5,6 +5,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ..deps import MetricsDep, SettingsDep
 from ..errors import AppError
+from ..openapi import errors
 from ..readiness import readiness_problems
 from ..schemas import HealthPublic
 
@@ -16,7 +17,7 @@ async def read_health() -> HealthPublic:
     return HealthPublic(status="ok")
 
 
-@router.get("/readyz", responses={503: {"description": "Not ready"}})
+@router.get("/readyz", responses=errors(503))
 async def read_readiness(settings: SettingsDep) -> HealthPublic:
     folders = [settings.originals_dir, settings.resolved_cache_dir]
     problems = await asyncio.to_thread(readiness_problems, folders, settings.min_free_bytes)
@@ -25,6 +26,10 @@ async def read_readiness(settings: SettingsDep) -> HealthPublic:
     return HealthPublic(status="ready")
 
 
-@router.get("/metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"description": "Prometheus text format", "content": {"text/plain": {}}}},
+)
 async def read_metrics(metrics: MetricsDep) -> Response:
     return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -18,10 +18,11 @@ from ..deps import (
 )
 from ..errors import AppError
 from ..metrics import Metrics
+from ..openapi import authenticated, binary
 from ..schemas import MediaPage, MediaPublic
 from ..storage import delete_media as delete_stored_media
 from ..storage import media_public, original_path, store_upload
-from ..thumbnails import SPECS, ThumbnailCache, ThumbnailSpec
+from ..thumbnails import CONTENT_TYPES, SPECS, ThumbnailCache, ThumbnailSpec
 from ..uploads import receive_upload
 
 router = APIRouter(prefix="/api/media", tags=["media"])
@@ -30,10 +31,29 @@ router = APIRouter(prefix="/api/media", tags=["media"])
 # behind it never change: browsers may keep them for a year without asking.
 # private: they are per-user, shared caches and CDNs must not store them.
 THUMBNAIL_CACHE_CONTROL = "private, max-age=31536000, immutable"
-_MEDIA_RESPONSES: dict[int | str, dict[str, object]] = {404: {"description": "Not found"}}
+_ORIGINAL_TYPES = sorted(set(CONTENT_TYPES.values()))
+_UPLOAD_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file"],
+                "properties": {"file": {"type": "string", "format": "binary"}},
+            },
+            "encoding": {"file": {"contentType": ", ".join(_ORIGINAL_TYPES)}},
+        }
+    },
+}
 
 
-@router.post("", status_code=201)
+# The body is streamed to disk by receive_upload, not parsed by FastAPI, so
+# its shape is declared here.
+@router.post(
+    "",
+    status_code=201,
+    **authenticated(400, 403, 413, 415, openapi_extra={"requestBody": _UPLOAD_BODY}),
+)
 async def upload_media(
     request: Request, user: CurrentUser, session: SessionDep, settings: SettingsDep
 ) -> MediaPublic:
@@ -44,12 +64,20 @@ async def upload_media(
     return media_public(media)
 
 
-@router.get("")
+@router.get("", **authenticated())
 async def list_media(
     user: CurrentUser,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: str | None = None,
+    cursor: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=256,
+            pattern="^[A-Za-z0-9_-]+$",
+            description="next_cursor of the previous page (opaque).",
+        ),
+    ] = None,
 ) -> MediaPage:
     after = None
     if cursor is not None:
@@ -61,12 +89,19 @@ async def list_media(
     return MediaPage(items=[media_public(m) for m in items], next_cursor=next_cursor)
 
 
-@router.get("/{media_id}", responses=_MEDIA_RESPONSES)
+@router.get("/{media_id}", **authenticated(404))
 async def read_media(media: VisibleMedia) -> MediaPublic:
     return media_public(media)
 
 
-@router.get("/{media_id}/original", response_class=FileResponse, responses=_MEDIA_RESPONSES)
+@router.get(
+    "/{media_id}/original",
+    response_class=FileResponse,
+    **authenticated(
+        404,
+        responses={200: binary(*sorted(set(CONTENT_TYPES.values())), description="The original")},
+    ),
+)
 async def read_original(media: VisibleMedia, settings: SettingsDep) -> FileResponse:
     path = original_path(settings, media.id)
     if not path.is_file():
@@ -80,7 +115,19 @@ async def read_original(media: VisibleMedia, settings: SettingsDep) -> FileRespo
     )
 
 
-@router.get("/{media_id}/thumbnail", response_class=Response, responses=_MEDIA_RESPONSES)
+@router.get(
+    "/{media_id}/thumbnail",
+    response_class=Response,
+    **authenticated(
+        404,
+        415,
+        503,
+        responses={
+            200: binary("image/jpeg", description="The thumbnail"),
+            304: {"description": "The thumbnail matches If-None-Match"},
+        },
+    ),
+)
 @router.head("/{media_id}/thumbnail", include_in_schema=False)
 async def read_thumbnail(
     request: Request,
@@ -145,7 +192,7 @@ def _jpeg_response(request: Request, status: int, etag: str, data: bytes) -> Res
     return Response(body, media_type="image/jpeg", headers=headers)
 
 
-@router.delete("/{media_id}", status_code=204, responses=_MEDIA_RESPONSES)
+@router.delete("/{media_id}", status_code=204, **authenticated(403, 404))
 async def delete_media(
     media: VisibleMedia, session: SessionDep, settings: SettingsDep, cache: CacheDep
 ) -> Response:

@@ -6,6 +6,7 @@ from .exceptions import (
     SourceMissing,
     ThumbnailError,
     TooManyPixels,
+    TooSlow,
     Unrenderable,
     UnsupportedFormat,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "ThumbnailError",
     "ThumbnailSpec",
     "TooManyPixels",
+    "TooSlow",
     "Unrenderable",
     "UnsupportedFormat",
     "probe_image",

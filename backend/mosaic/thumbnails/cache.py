@@ -80,12 +80,23 @@ def write_atomic(target: Path, data: bytes) -> None:
         raise
 
 
+def _unlink_lock(path: str | Path) -> bool:
+    """Remove a lock file its caller holds. A process waiting on it sees the
+    unlinked inode and retries on a new file (filelock >= 4 checks st_nlink)."""
+    try:
+        os.unlink(path)
+    except OSError:
+        return False
+    return True
+
+
 class ThumbnailCache:
     """Thumbnails of originals, rendered on first request and kept on disk.
 
-    Layout: `<root>/<first two hex digits of the id>/<id>/<preset>.jpg`, plus an
-    empty `<preset>.lock` per entry that coordinates server processes. All of a
-    media's thumbnails share one directory, so `purge` is one removal.
+    Layout: `<root>/<first two hex digits of the id>/<id>/<preset>.jpg`. While a
+    thumbnail is rendered an empty `<preset>.lock` beside it coordinates server
+    processes; its holder removes it when done. All of a media's thumbnails
+    share one directory, so `purge` is one removal.
 
     Example (inside a coroutine)::
 
@@ -99,6 +110,7 @@ class ThumbnailCache:
         root: Path,
         *,
         max_pixels: int,
+        cpu_seconds: float | None = None,
         threads: int | None = None,
         memory_bytes: int = 0,
         max_pending: int = 64,
@@ -108,6 +120,7 @@ class ThumbnailCache:
         self._root = os.fspath(root)
         self.memory = MemoryTier(memory_bytes) if memory_bytes > 0 else None
         self.max_pixels = max_pixels
+        self.cpu_seconds = cpu_seconds
         self._metrics = metrics
         self._executor = ThreadPoolExecutor(
             max_workers=threads or os.cpu_count() or 2, thread_name_prefix="mosaic-render"
@@ -204,23 +217,34 @@ class ThumbnailCache:
         self._executor.shutdown(wait=True, cancel_futures=True)
 
     def clean_stale(self) -> int:
-        """Delete temporary files a crashed process left behind; returns how many.
+        """Delete the temporary and lock files a crashed process left; returns how many.
 
-        A temporary file only exists while its entry's lock is held, so one
-        whose lock can be taken at once is stale.
+        Both only exist while their entry's lock is held, so those of an entry
+        whose lock can be taken at once are stale. Safe while other processes
+        serve: a lock file is removed only by a holder of its lock, and a waiter
+        that finds its lock file unlinked retries on a fresh one.
         """
         removed = 0
+        presets: set[Path] = set()
+        for leftover in self.root.glob("*/*/*.lock"):
+            presets.add(leftover.with_suffix(""))
         for temp in self.root.glob(f"*/*/.*{_TEMP_SUFFIX}"):
-            preset = temp.name[1:].split(".", 1)[0]
-            lock = FileLock(temp.parent / f"{preset}.lock", timeout=0)
+            presets.add(temp.parent / temp.name[1:].split(".", 1)[0])
+        for preset in sorted(presets):
+            lock_path = preset.parent / f"{preset.name}.lock"
             try:
-                with lock:
-                    temp.unlink(missing_ok=True)
-                    removed += 1
+                with FileLock(lock_path, timeout=0):
+                    for temp in preset.parent.glob(f".{preset.name}.*{_TEMP_SUFFIX}"):
+                        temp.unlink(missing_ok=True)
+                        removed += 1
+                    if _unlink_lock(lock_path):
+                        removed += 1
             except (Timeout, OSError):
-                continue
+                continue  # in use, or the cache is not writable: leave it
         if removed:
-            logger.info("removed %d stale temporary thumbnail files", removed)
+            logger.info(
+                "removed %d stale temporary or lock files from the thumbnail cache", removed
+            )
         return removed
 
     # -- worker-thread side -------------------------------------------------
@@ -258,12 +282,16 @@ class ThumbnailCache:
             self._remove_entry(media_id)
             raise
         finally:
+            # Removed while still held, so no lock files pile up in the cache.
+            _unlink_lock(lock.lock_file)
             lock.release()
 
     def _render(self, source: Path, spec: ThumbnailSpec, media_id: UUID) -> bytes:
         started = time.perf_counter()
         try:
-            data = render_thumbnail(source, spec, max_pixels=self.max_pixels)
+            data = render_thumbnail(
+                source, spec, max_pixels=self.max_pixels, cpu_seconds=self.cpu_seconds
+            )
         except FileNotFoundError as exc:
             raise SourceMissing(str(media_id)) from exc
         if self._metrics is not None:

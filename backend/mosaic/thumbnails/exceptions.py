@@ -5,7 +5,8 @@
     ├── SourceMissing   the original is gone (deleted, or never stored)
     └── Unrenderable    the original exists but cannot be decoded safely
         ├── UnsupportedFormat   not one of the accepted image formats
-        └── TooManyPixels       over the configured pixel budget
+        ├── TooManyPixels       over the configured pixel budget
+        └── TooSlow             decoding needs more than the CPU time budget
 
 The web layer maps Overloaded to 503, SourceMissing to 404 and Unrenderable to 415/422.
 """
@@ -33,3 +34,7 @@ class UnsupportedFormat(Unrenderable):
 
 class TooManyPixels(Unrenderable):
     """The image is larger than the configured pixel budget."""
+
+
+class TooSlow(Unrenderable):
+    """Decoding the image needs more CPU time than one render may take."""

@@ -6,12 +6,15 @@ Pillow releases the GIL while decoding and resampling, so threads scale.
 
 import io
 import struct
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageCms, UnidentifiedImageError
 
-from .exceptions import TooManyPixels, Unrenderable, UnsupportedFormat
+from .exceptions import TooManyPixels, TooSlow, Unrenderable, UnsupportedFormat
 from .spec import ThumbnailSpec
 
 # Every open goes through `open_image`, which enforces the caller's pixel budget
@@ -90,23 +93,55 @@ def _claims_supported_type(head: bytes) -> bool:
     return any(head.startswith(signature) for signature in _SIGNATURES)
 
 
-def open_image(path: Path, *, max_pixels: int) -> Image.Image:
+class _BudgetedReader(io.BufferedReader):
+    """An original read in the blocks Pillow's decoders ask for, refusing to go
+    on once this thread has spent `cpu_seconds` of CPU since it was opened.
+
+    Pillow decodes block by block from its file object, so this bounds the
+    time of a hostile or merely enormous file without killing a thread. CPU
+    time of the rendering thread, not wall time, so a busy server does not
+    turn slow renders into refused images.
+    """
+
+    def __init__(self, path: Path, cpu_seconds: float | None) -> None:
+        super().__init__(io.FileIO(path, "rb"), buffer_size=1 << 16)
+        self.cpu_seconds = cpu_seconds
+        self._deadline = None if cpu_seconds is None else time.thread_time() + cpu_seconds
+
+    def check_budget(self) -> None:
+        if self._deadline is not None and time.thread_time() > self._deadline:
+            raise TooSlow(f"decoding needed more than {self.cpu_seconds:g} s of CPU")
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        self.check_budget()
+        return super().read(size)
+
+
+@contextmanager
+def open_image(
+    path: Path, *, max_pixels: int, cpu_seconds: float | None = None
+) -> Iterator[Image.Image]:
     """Open `path` lazily (header only), refusing other formats and pixel bombs.
+
+    Reads past `cpu_seconds` of this thread's CPU time raise `TooSlow`.
 
     Example::
 
         with open_image(Path("photo.jpg"), max_pixels=100_000_000) as image: ...
     """
+    with _BudgetedReader(path, cpu_seconds) as reader, _open(reader, path, max_pixels) as image:
+        yield image
+
+
+def _open(reader: _BudgetedReader, path: Path, max_pixels: int) -> Image.Image:
     try:
-        image = Image.open(path, formats=_OPEN_FORMATS)
+        image = Image.open(reader, formats=_OPEN_FORMATS)
     except UnidentifiedImageError as exc:
         with path.open("rb") as handle:
             head = handle.read(16)
         if _claims_supported_type(head):
             raise Unrenderable("the image header is corrupt") from exc
         raise UnsupportedFormat("not a JPEG, PNG, GIF, WebP, BMP or TIFF image") from exc
-    except FileNotFoundError:
-        raise  # the caller decides what a missing source means
     except _DECODE_ERRORS as exc:
         raise Unrenderable(f"the image cannot be read: {exc}") from exc
     width, height = image.size
@@ -127,12 +162,14 @@ def _orientation(image: Image.Image) -> int:
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
-def probe_image(path: Path, *, max_pixels: int) -> ImageInfo:
+def probe_image(path: Path, *, max_pixels: int, cpu_seconds: float | None = None) -> ImageInfo:
     """Identify an upload and decode it to the end, so corrupt files fail now.
 
-    Width and height are as displayed, after EXIF orientation.
+    Width and height are as displayed, after EXIF orientation. An image that
+    needs more than `cpu_seconds` to decode is refused (`TooSlow`), as its
+    thumbnail could not be rendered either.
     """
-    with open_image(path, max_pixels=max_pixels) as image:
+    with open_image(path, max_pixels=max_pixels, cpu_seconds=cpu_seconds) as image:
         fmt = image.format or ""
         width, height = image.size
         orientation = _orientation(image)
@@ -208,27 +245,31 @@ def _flatten(image: Image.Image) -> Image.Image:
     return background
 
 
-def render_thumbnail(path: Path, spec: ThumbnailSpec, *, max_pixels: int) -> bytes:
+def render_thumbnail(
+    path: Path, spec: ThumbnailSpec, *, max_pixels: int, cpu_seconds: float | None = None
+) -> bytes:
     """Render the thumbnail of the image at `path` as baseline JPEG bytes.
 
     Upright (EXIF orientation applied once), RGB, alpha over white, first frame
     of animations, longest edge at most `spec.edge` and never upscaled, with no
-    metadata copied (no EXIF, no GPS, no ICC: the pixels are sRGB).
+    metadata copied (no EXIF, no GPS, no ICC: the pixels are sRGB). Raises
+    `TooSlow` when decoding needs more than `cpu_seconds` of CPU.
 
     Example::
 
         jpeg = render_thumbnail(Path("photo.jpg"), SPECS["small"], max_pixels=10**8)
     """
     buffer = io.BytesIO()
-    thumbnail_image(path, spec.edge, max_pixels=max_pixels).save(
-        buffer, "JPEG", quality=spec.quality
-    )
+    picture = thumbnail_image(path, spec.edge, max_pixels=max_pixels, cpu_seconds=cpu_seconds)
+    picture.save(buffer, "JPEG", quality=spec.quality)
     return buffer.getvalue()
 
 
-def thumbnail_image(path: Path, edge: int, *, max_pixels: int) -> Image.Image:
+def thumbnail_image(
+    path: Path, edge: int, *, max_pixels: int, cpu_seconds: float | None = None
+) -> Image.Image:
     """The upright RGB picture that `render_thumbnail` encodes (benchmarks compare it)."""
-    with open_image(path, max_pixels=max_pixels) as image:
+    with open_image(path, max_pixels=max_pixels, cpu_seconds=cpu_seconds) as image:
         orientation = _orientation(image)
         box = (edge, edge)  # square box: orientation cannot change the scale
         try:
