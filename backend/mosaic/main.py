@@ -1,4 +1,5 @@
 import asyncio
+import gc
 import logging
 import secrets
 import sys
@@ -83,6 +84,13 @@ class _Startup:
             await bootstrap_admin(state.sessionmaker, state.settings)
             # Leftovers of a crash; off the start-up path, it can take a while on a big cache.
             state.cleanup = asyncio.create_task(asyncio.to_thread(state.cache.clean_stale))
+            # Everything allocated so far (modules, routes, models: ~125k objects)
+            # lives as long as the process. Frozen, a full collection no longer
+            # scans it: ~100 ms pauses that stalled bursts of requests become ~1 ms.
+            # Once per process (tests start many apps); undone at shutdown.
+            if gc.get_freeze_count() == 0:
+                gc.collect()
+                gc.freeze()
             self.done = True
 
 
@@ -113,6 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.cache.close()
         app.state.access.close()
         await app.state.engine.dispose()
+        gc.unfreeze()
 
     app = FastAPI(
         title="Mosaic",

@@ -28,6 +28,7 @@ _JPEG_END = b"\xff\xd9"
 _TEMP_SUFFIX = ".tmp"
 # How long a generation waits for another process that holds the same entry.
 _LOCK_TIMEOUT_SECONDS = 60
+_LOCK_POLL_SECONDS = 0.005
 
 
 class CacheMetrics(Protocol):
@@ -257,7 +258,9 @@ class ThumbnailCache:
         try:
             entry.mkdir(parents=True, exist_ok=True)
             lock = FileLock(entry / f"{spec.name}.lock", timeout=_LOCK_TIMEOUT_SECONDS)
-            lock.acquire()
+            # filelock polls every 50 ms by default: a render is ~25 ms, so a
+            # worker waiting on another's render would wait twice as long.
+            lock.acquire(poll_interval=_LOCK_POLL_SECONDS)
         except (OSError, Timeout) as exc:
             # The cache is unusable (read-only disk, a file where a folder should
             # be...): still serve the thumbnail, just don't keep it.

@@ -21,6 +21,8 @@ from .spec import ThumbnailSpec
 # from the header before any decode. Pillow's own global limit would warn (and,
 # under strict warning filters, raise) below our configured budget.
 Image.MAX_IMAGE_PIXELS = None
+# Load the format plugins now, not during some user's first render (~40 ms).
+Image.init()
 
 # Pillow format name -> the content type we store and serve. MPO is how Pillow
 # names the multi-picture JPEGs many cameras write.
