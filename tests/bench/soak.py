@@ -46,6 +46,7 @@ PASSWORD = "soak-admin-password"
 USER_PASSWORD = "soak-user-password"
 MIB = 1024 * 1024
 SIZES = ("small", "medium", "large")
+MEMORY_TIER = 8 * MIB  # per worker
 MIN_POOL = 6  # media a user keeps at least, so hits always have targets
 # action -> weight: mostly what a scrolling gallery does.
 MIX = {
@@ -277,7 +278,11 @@ def seed(live: LiveServer, users: list[User], photos: list[bytes]) -> None:
 def soak(minutes: float, connections: int, workers: int) -> dict[str, object]:
     work = Path(tempfile.mkdtemp(prefix="mosaic-soak-"))
     photos = [encode(photo_like((2400, 1600), seed), "JPEG") for seed in range(4)]
-    live = LiveServer(work / "data", workers=workers, env={"MOSAIC_ADMIN_PASSWORD": PASSWORD})
+    # A small memory tier fills up during warm-up, so growth after it is a leak,
+    # not the bounded cache still filling (64 MiB per worker would take most of
+    # the run to fill at this upload rate).
+    env = {"MOSAIC_ADMIN_PASSWORD": PASSWORD, "MOSAIC_MEMORY_CACHE_BYTES": str(MEMORY_TIER)}
+    live = LiveServer(work / "data", workers=workers, env=env)
     tally = Tally()
     try:
         users = prepare(live)
