@@ -287,7 +287,7 @@ def main() -> None:
         ),
         ("6. 16 x 24 MP, peak RSS of server (MiB)", results["sixteen_24mp_peak_rss_mib"], "< 300"),
         (
-            "6. the same as PSS, shared pages once (MiB)",
+            "6. 16 x 24 MP, peak PSS of server (MiB)",
             results["sixteen_24mp_peak_pss_mib"],
             "< 300",
         ),
