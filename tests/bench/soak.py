@@ -163,7 +163,8 @@ class Load:
 
     async def delete(self, client: httpx.AsyncClient, user: User) -> None:
         if len(user.pool) <= MIN_POOL:
-            return await self.upload(client, user)
+            await self.upload(client, user)  # keep targets for hits instead
+            return
         media = user.pool.pop(self.rng.randrange(len(user.pool)))
         self.tally.deleted.add(media.id)
         response = await client.delete(f"/api/media/{media.id}", headers=user.headers)
@@ -172,7 +173,6 @@ class Load:
             self.tally.requests += 1
             if after.status_code != 404:
                 self.tally.fail(f"thumbnail served after its delete returned: {after.status_code}")
-        return None
 
     async def step(self, client: httpx.AsyncClient) -> None:
         user = self.rng.choice(self.users)

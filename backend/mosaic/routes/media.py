@@ -99,7 +99,7 @@ async def read_media(media: VisibleMedia) -> MediaPublic:
     response_class=FileResponse,
     **authenticated(
         404,
-        responses={200: binary(*sorted(set(CONTENT_TYPES.values())), description="The original")},
+        responses={200: binary(*_ORIGINAL_TYPES, description="The original")},
     ),
 )
 async def read_original(media: VisibleMedia, settings: SettingsDep) -> FileResponse:
