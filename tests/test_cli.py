@@ -1,5 +1,7 @@
 """`mosaic serve` as a real process: migrations, first admin, several workers."""
 
+import os
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -52,3 +54,16 @@ def test_serve_with_two_workers(data_dir: Path) -> None:
     finally:
         out_second = server.stop()
     assert "with password:" not in out_second
+
+
+def test_stop_while_a_worker_is_still_starting(data_dir: Path) -> None:
+    # Stopped as soon as one worker answers, the other is often still loading
+    # the app. Every process must exit at once: a worker that ignored SIGTERM
+    # would only go when the server kills it, 10 seconds later.
+    for _ in range(3):
+        server = LiveServer(data_dir, workers=2)
+        started = time.monotonic()
+        server.stop()
+        assert time.monotonic() - started < 8
+        with pytest.raises(ProcessLookupError):
+            os.killpg(server.process.pid, 0)  # nothing left in the server's process group

@@ -2,20 +2,24 @@
 
 import argparse
 import asyncio
+import os
+import signal
 import sys
 
-import uvicorn
-from granian import Granian
-from granian.constants import Interfaces
+# Only settings at the top: `mosaic serve` must not load the app in the parent
+# process, which only supervises the workers (each loads the app itself).
+from .config import FSCK_GRACE_SECONDS, Settings
 
-from . import fsck
-from .config import Settings
-from .db import create_engine
-from .main import prepare
+# How long a stopping server waits for a worker (in-flight requests finish
+# first) before killing it.
+_WORKERS_KILL_SECONDS = 10
 
 
-async def run_fsck(settings: Settings, *, repair: bool, grace: float = fsck.GRACE_SECONDS) -> int:
+async def run_fsck(settings: Settings, *, repair: bool, grace: float = FSCK_GRACE_SECONDS) -> int:
     """Print what is inconsistent; 0 when clean (or repaired), 1 otherwise."""
+    from . import fsck
+    from .db import create_engine
+
     engine = create_engine(settings.resolved_database_url)
     try:
         report = await fsck.check(engine, settings, grace=grace)
@@ -46,33 +50,58 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--grace",
         type=float,
-        default=fsck.GRACE_SECONDS,
+        default=FSCK_GRACE_SECONDS,
         metavar="SECONDS",
         help="fsck: leave files younger than this alone, a running server may be writing "
         "them (default %(default)s; 0 when no server runs)",
     )
     args = parser.parse_args(argv)
     settings = Settings()
-    # Once, in the parent: workers then find the schema, the admin and the secret ready.
-    settings.resolved_secret_key()
-    asyncio.run(prepare(settings))
-    if args.command == "migrate":
+    settings.resolved_secret_key()  # fails early on a data folder that is not writable
+    if args.command in {"migrate", "fsck"}:
+        from .main import prepare
+
+        asyncio.run(prepare(settings))
+        if args.command == "fsck":
+            sys.exit(asyncio.run(run_fsck(settings, repair=args.repair, grace=args.grace)))
         return
-    if args.command == "fsck":
-        sys.exit(asyncio.run(run_fsck(settings, repair=args.repair, grace=args.grace)))
+    serve(settings)
+
+
+def _default_stop_signals() -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def serve(settings: Settings) -> None:
+    """Start the server's workers. Each one loads the app and prepares the data
+    folder (one at a time, under a file lock); this process stays small, as it
+    only supervises them (docs/performance.md, target 6)."""
     if settings.server == "granian":
+        from granian import Granian
+        from granian.constants import Interfaces
+
+        # granian forks the workers after setting its own SIGTERM and SIGINT
+        # handlers, which do nothing in a child: a worker stopped while loading
+        # the app would ignore the signal and run on. Defaults until it is loaded.
+        os.register_at_fork(after_in_child=_default_stop_signals)
         Granian(
-            "mosaic.main:create_app",
+            "mosaic.main:served_app",
             factory=True,
             interface=Interfaces.ASGI,
             address=settings.host,
             port=settings.port,
             workers=settings.workers,
             log_access=False,  # the app logs each request itself, with its request id
+            # A worker that misses its stop signal (granian 2.8 can, during the
+            # app's lifespan start-up) must not keep the server from exiting.
+            workers_kill_timeout=_WORKERS_KILL_SECONDS,
         ).serve()
         return
+    import uvicorn
+
     uvicorn.run(
-        "mosaic.main:create_app",
+        "mosaic.main:served_app",
         factory=True,
         host=settings.host,
         port=settings.port,

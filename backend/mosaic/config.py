@@ -11,6 +11,8 @@ logger = logging.getLogger("mosaic")
 
 MIB = 1024 * 1024
 SECRET_FILE = "secret_key"
+# `mosaic fsck` leaves files younger than this alone: a running server may be writing them.
+FSCK_GRACE_SECONDS = 600.0
 
 
 class Settings(BaseSettings):
@@ -43,7 +45,9 @@ class Settings(BaseSettings):
     workers: int = Field(default=1, ge=1)
     # The ASGI server behind `mosaic serve`; see docs/performance.md for why.
     server: Literal["granian", "uvicorn"] = "granian"
-    # Thread pool for decoding and encoding thumbnails; defaults to the core count.
+    # Threads per worker process that decode and encode thumbnails; by default
+    # the cores shared out between the workers (renders are CPU-bound: more
+    # threads than cores only add memory and context switches).
     render_threads: int | None = Field(default=None, ge=1)
     # Renders running or queued per process before new misses get 503 +
     # Retry-After (hits are still served): 64 is ~1 s of work on 2 cores.
@@ -63,6 +67,12 @@ class Settings(BaseSettings):
         if value is not None and value.strip().lower() in {"changethis", "secret"}:
             raise ValueError("MOSAIC_SECRET_KEY is a placeholder; unset it to generate one")
         return value
+
+    @property
+    def resolved_render_threads(self) -> int:
+        if self.render_threads is not None:
+            return self.render_threads
+        return max(1, (os.cpu_count() or 2) // self.workers)
 
     @property
     def originals_dir(self) -> Path:

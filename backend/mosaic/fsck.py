@@ -19,10 +19,9 @@ from pathlib import Path
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from .config import FSCK_GRACE_SECONDS as GRACE_SECONDS
 from .config import Settings
 from .models import Media
-
-GRACE_SECONDS = 600
 
 
 @dataclass

@@ -8,8 +8,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from filelock import AsyncFileLock
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import __version__, crud
@@ -27,6 +28,8 @@ from .security import TokenIssuer
 from .thumbnails import ThumbnailCache
 
 logger = logging.getLogger("mosaic")
+# Held while one process migrates and creates the first admin.
+_PREPARE_LOCK = ".prepare.lock"
 
 
 async def bootstrap_admin(
@@ -55,20 +58,40 @@ async def bootstrap_admin(
 
 async def prepare(settings: Settings) -> None:
     """Everything a fresh data folder needs before serving: schema and first admin."""
-    settings.originals_dir.mkdir(parents=True, exist_ok=True)
     engine = create_engine(settings.resolved_database_url)
     try:
-        await migrate(engine)
-        await bootstrap_admin(async_sessionmaker(engine, expire_on_commit=False), settings)
+        await _prepare(settings, engine, async_sessionmaker(engine, expire_on_commit=False))
     finally:
         await engine.dispose()
+
+
+async def _prepare(
+    settings: Settings, engine: AsyncEngine, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    # Every server process runs this as it starts. The lock lets one of them
+    # migrate and create the admin while the others wait, then find both done.
+    settings.originals_dir.mkdir(parents=True, exist_ok=True)
+    async with AsyncFileLock(settings.data_dir / _PREPARE_LOCK):
+        await migrate(engine)
+        await bootstrap_admin(sessionmaker, settings)
+
+
+def _freeze_heap() -> None:
+    # Everything allocated so far (modules, routes, models: ~125k objects)
+    # lives as long as the process. Frozen, a full collection no longer
+    # scans it: ~100 ms pauses that stalled bursts of requests become ~1 ms.
+    # Once per process (tests start many apps); undone at shutdown.
+    if gc.get_freeze_count() == 0:
+        gc.collect()
+        gc.freeze()
 
 
 class _Startup:
     """Runs start-up once, from the lifespan or, when a host skips it, the first request."""
 
-    def __init__(self, app: FastAPI) -> None:
+    def __init__(self, app: FastAPI, *, prepared: bool) -> None:
         self.app = app
+        self.prepared = prepared
         self.done = False
         self.lock = asyncio.Lock()
 
@@ -79,18 +102,11 @@ class _Startup:
             if self.done:
                 return
             state = self.app.state
-            state.settings.originals_dir.mkdir(parents=True, exist_ok=True)
-            await migrate(state.engine)
-            await bootstrap_admin(state.sessionmaker, state.settings)
+            if not self.prepared:
+                await _prepare(state.settings, state.engine, state.sessionmaker)
             # Leftovers of a crash; off the start-up path, it can take a while on a big cache.
             state.cleanup = asyncio.create_task(asyncio.to_thread(state.cache.clean_stale))
-            # Everything allocated so far (modules, routes, models: ~125k objects)
-            # lives as long as the process. Frozen, a full collection no longer
-            # scans it: ~100 ms pauses that stalled bursts of requests become ~1 ms.
-            # Once per process (tests start many apps); undone at shutdown.
-            if gc.get_freeze_count() == 0:
-                gc.collect()
-                gc.freeze()
+            _freeze_heap()
             self.done = True
 
 
@@ -110,7 +126,33 @@ def _operation_id(route: APIRoute) -> str:
     return route.name
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def served_app() -> FastAPI:
+    """The app of one `mosaic serve` worker (each loads and prepares its own).
+
+    Under granian the data folder is prepared here, before the server hands
+    the worker its event loop: a worker told to stop meanwhile just exits.
+    Told during the lifespan start-up instead, granian 2.8 loses the signal and
+    the worker lives on until the server's timeout kills it. uvicorn loads the
+    app inside its running loop; there the lifespan prepares, as for any host.
+    """
+    settings = Settings()
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        loop = asyncio.new_event_loop()  # not the server's loop: that one is not running yet
+        try:
+            loop.run_until_complete(prepare(settings))
+        finally:
+            loop.close()
+        app = create_app(settings, prepared=True)
+        _freeze_heap()
+        return app
+    return create_app(settings)
+
+
+def create_app(settings: Settings | None = None, *, prepared: bool = False) -> FastAPI:
+    """The ASGI app. Its start-up (lifespan, or the first request) migrates the
+    database and creates the first admin unless `prepared` says it is done."""
     settings = settings or Settings()
     configure_logging(settings.log_level)
 
@@ -129,7 +171,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
     )
-    startup = _Startup(app)
+    startup = _Startup(app, prepared=prepared)
     metrics = Metrics()
     engine = create_engine(settings.resolved_database_url)
     app.state.settings = settings
@@ -142,7 +184,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.resolved_cache_dir,
         max_pixels=settings.max_pixels,
         cpu_seconds=settings.render_cpu_seconds,
-        threads=settings.render_threads,
+        threads=settings.resolved_render_threads,
         memory_bytes=settings.memory_cache_bytes,
         max_pending=settings.render_queue,
         metrics=metrics,
