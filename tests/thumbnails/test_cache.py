@@ -225,12 +225,12 @@ CRASHING_WRITER = textwrap.dedent(
     from pathlib import Path
     from mosaic.thumbnails import SPECS, ThumbnailCache
 
-    def stall(fd):
+    def stall(source, target):
         # The temporary file is written; announce it and hang before the rename.
         print("writing", flush=True)
         time.sleep(60)
 
-    os.fsync = stall
+    os.replace = stall
     root, source, media_id = Path(sys.argv[1]), Path(sys.argv[2]), uuid.UUID(sys.argv[3])
     cache = ThumbnailCache(root, max_pixels=10**8, threads=1)
     asyncio.run(cache.get(media_id, SPECS["medium"], source=source))
