@@ -1,4 +1,5 @@
 import gc
+import os
 from pathlib import Path
 
 import httpx
@@ -127,7 +128,7 @@ class TestSettings:
         assert settings.resolved_database_url.endswith("/data/mosaic.db")
         assert settings.max_upload_bytes == 200 * 1024 * 1024
         assert settings.max_pixels == 100_000_000
-        assert settings.workers == 1 and settings.port == 8000
+        assert settings.resolved_workers == len(os.sched_getaffinity(0)) and settings.port == 8000
 
     def test_environment(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv("MOSAIC_DATA_DIR", str(tmp_path))

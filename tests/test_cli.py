@@ -1,6 +1,7 @@
 """`mosaic serve` as a real process: migrations, first admin, several workers."""
 
 import os
+import re
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -49,6 +50,17 @@ def test_serve_with_two_workers(data_dir: Path) -> None:
             assert len({r.content for r in responses}) == 1
             cache_files = sorted(p.name for p in (data_dir / "cache").rglob("*") if p.is_file())
             assert cache_files == ["medium.jpg"]
+
+            # /metrics adds up every worker, whichever answers (new connections
+            # spread over both): one render, sixteen thumbnail requests.
+            for _ in range(6):
+                with httpx.Client(base_url=server.url, timeout=30) as fresh:
+                    text = fresh.get("/metrics").text
+                assert re.search(r"^mosaic_thumbnail_generations_total 1\.0$", text, re.M), text
+                answered = re.findall(
+                    r'^mosaic_thumbnail_requests_total\{result="\w+"\} (\S+)$', text, re.M
+                )
+                assert sum(float(value) for value in answered) == 16
             assert client.delete(f"/api/media/{media['id']}", headers=headers).status_code == 204
             assert not any(media["id"] in str(p) for p in data_dir.rglob("*"))
     finally:

@@ -5,10 +5,11 @@ import asyncio
 import os
 import signal
 import sys
+import tempfile
 
 # Only settings at the top: `mosaic serve` must not load the app in the parent
 # process, which only supervises the workers (each loads the app itself).
-from .config import FSCK_GRACE_SECONDS, Settings
+from .config import FSCK_GRACE_SECONDS, METRICS_DIR_VARIABLE, Settings
 
 # How long a stopping server waits for a worker (in-flight requests finish
 # first) before killing it.
@@ -77,6 +78,19 @@ def serve(settings: Settings) -> None:
     """Start the server's workers. Each one loads the app and prepares the data
     folder (one at a time, under a file lock); this process stays small, as it
     only supervises them (docs/performance.md, target 6)."""
+    if settings.resolved_workers > 1 and not os.environ.get(METRICS_DIR_VARIABLE):
+        # Workers add their metrics up through files in a folder of this run's own.
+        with tempfile.TemporaryDirectory(prefix="mosaic-metrics-") as folder:
+            os.environ[METRICS_DIR_VARIABLE] = folder
+            try:
+                _serve(settings)
+            finally:
+                del os.environ[METRICS_DIR_VARIABLE]
+        return
+    _serve(settings)
+
+
+def _serve(settings: Settings) -> None:
     if settings.server == "granian":
         from granian import Granian
         from granian.constants import Interfaces
@@ -91,7 +105,7 @@ def serve(settings: Settings) -> None:
             interface=Interfaces.ASGI,
             address=settings.host,
             port=settings.port,
-            workers=settings.workers,
+            workers=settings.resolved_workers,
             log_access=False,  # the app logs each request itself, with its request id
             # A worker that misses its stop signal (granian 2.8 can, during the
             # app's lifespan start-up) must not keep the server from exiting.
@@ -105,7 +119,7 @@ def serve(settings: Settings) -> None:
         factory=True,
         host=settings.host,
         port=settings.port,
-        workers=settings.workers,
+        workers=settings.resolved_workers,
         access_log=False,
         proxy_headers=True,
     )

@@ -11,8 +11,16 @@ logger = logging.getLogger("mosaic")
 
 MIB = 1024 * 1024
 SECRET_FILE = "secret_key"
+# prometheus_client's multiprocess folder: `mosaic serve` sets it for several
+# workers, and each worker's /metrics then reports the sum over all of them.
+METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 # `mosaic fsck` leaves files younger than this alone: a running server may be writing them.
 FSCK_GRACE_SECONDS = 600.0
+
+
+def _cores() -> int:
+    """Cores this process may run on (a container's cpuset, not the host's count)."""
+    return len(os.sched_getaffinity(0)) or 1
 
 
 class Settings(BaseSettings):
@@ -42,7 +50,9 @@ class Settings(BaseSettings):
     access_token_minutes: int = Field(default=7 * 24 * 60, gt=0)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
-    workers: int = Field(default=1, ge=1)
+    # Worker processes of `mosaic serve`; by default one per core. Each holds
+    # its own copy of the app (~100 MiB).
+    workers: int | None = Field(default=None, ge=1)
     # The ASGI server behind `mosaic serve`; see docs/performance.md for why.
     server: Literal["granian", "uvicorn"] = "granian"
     # Threads per worker process that decode and encode thumbnails; by default
@@ -55,7 +65,8 @@ class Settings(BaseSettings):
     # /readyz reports not ready when the data or cache disk has less free space.
     min_free_bytes: int = Field(default=512 * MIB, ge=0)
     # Bytes of recently served thumbnails kept in memory (LRU) above the disk
-    # cache; 64 MiB holds about 3,000 medium thumbnails. 0 turns it off.
+    # cache, shared out between the workers; 64 MiB holds about 3,000 medium
+    # thumbnails. 0 turns it off.
     memory_cache_bytes: int = Field(default=64 * MIB, ge=0)
     # Built frontend served at "/"; ignored when the folder does not exist.
     frontend_dir: Path = Path("frontend/dist")
@@ -69,10 +80,18 @@ class Settings(BaseSettings):
         return value
 
     @property
+    def resolved_workers(self) -> int:
+        return self.workers if self.workers is not None else _cores()
+
+    @property
     def resolved_render_threads(self) -> int:
         if self.render_threads is not None:
             return self.render_threads
-        return max(1, (os.cpu_count() or 2) // self.workers)
+        return max(1, _cores() // self.resolved_workers)
+
+    @property
+    def memory_cache_bytes_per_worker(self) -> int:
+        return self.memory_cache_bytes // self.resolved_workers
 
     @property
     def originals_dir(self) -> Path:

@@ -185,7 +185,7 @@ def create_app(settings: Settings | None = None, *, prepared: bool = False) -> F
         max_pixels=settings.max_pixels,
         cpu_seconds=settings.render_cpu_seconds,
         threads=settings.resolved_render_threads,
-        memory_bytes=settings.memory_cache_bytes,
+        memory_bytes=settings.memory_cache_bytes_per_worker,
         max_pending=settings.render_queue,
         metrics=metrics,
     )

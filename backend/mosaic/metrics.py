@@ -1,11 +1,20 @@
-from prometheus_client import CollectorRegistry, Counter, Histogram
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+
+from .config import METRICS_DIR_VARIABLE
 
 
 class Metrics:
-    """The app's Prometheus metrics, in a registry of its own (one per app instance)."""
+    """The app's Prometheus metrics, in a registry of its own (one per app instance).
+
+    With several worker processes (`METRICS_DIR_VARIABLE` set), `exposition()`
+    reports the sum over all of them, whichever worker answers.
+    """
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self.multiprocess = bool(os.environ.get(METRICS_DIR_VARIABLE))
         self.thumbnail_requests = Counter(
             "mosaic_thumbnail_requests",
             "Thumbnail requests by how they were answered.",
@@ -31,6 +40,14 @@ class Metrics:
         self.hits = self.thumbnail_requests.labels(result="hit")
         self.misses = self.thumbnail_requests.labels(result="miss")
         self.not_modified = self.thumbnail_requests.labels(result="not_modified")
+
+    def exposition(self) -> bytes:
+        """The Prometheus text format of every metric (of every worker)."""
+        if not self.multiprocess:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
 
     # CacheMetrics protocol of mosaic.thumbnails
     def generated(self, seconds: float) -> None:

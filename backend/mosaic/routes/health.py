@@ -1,7 +1,7 @@
 import asyncio
 
 from fastapi import APIRouter, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from ..deps import MetricsDep, SettingsDep
 from ..errors import AppError
@@ -32,4 +32,4 @@ async def read_readiness(settings: SettingsDep) -> HealthPublic:
     responses={200: {"description": "Prometheus text format", "content": {"text/plain": {}}}},
 )
 async def read_metrics(metrics: MetricsDep) -> Response:
-    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
