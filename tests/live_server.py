@@ -22,8 +22,9 @@ class LiveServer:
     """Starts `mosaic serve` with its data in `data_dir`; `stop()` returns what it printed."""
 
     def __init__(
-        self, data_dir: Path, *, workers: int = 1, env: dict[str, str] | None = None
+        self, data_dir: Path, *, workers: int | None = 1, env: dict[str, str] | None = None
     ) -> None:
+        """`workers=None` leaves the count to the server (one per core)."""
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         environment = {
@@ -31,7 +32,7 @@ class LiveServer:
             "MOSAIC_DATA_DIR": str(data_dir),
             "MOSAIC_HOST": "127.0.0.1",
             "MOSAIC_PORT": str(port),
-            "MOSAIC_WORKERS": str(workers),
+            **({} if workers is None else {"MOSAIC_WORKERS": str(workers)}),
             "MOSAIC_FRONTEND_DIR": str(data_dir / "no-frontend"),
             "MOSAIC_LOG_LEVEL": "WARNING",
             **(env or {}),

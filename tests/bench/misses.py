@@ -246,7 +246,8 @@ def measure(work: Path, args: argparse.Namespace) -> dict[str, float]:
     results["single_thread_renders_per_s"] = single
 
     extra = dict(item.split("=", 1) for item in args.env)
-    live = LiveServer(work / "data", env={"MOSAIC_ADMIN_PASSWORD": PASSWORD, **extra})
+    # The server's own worker count (one per core) unless --env says otherwise.
+    live = LiveServer(work / "data", workers=None, env={"MOSAIC_ADMIN_PASSWORD": PASSWORD, **extra})
     try:
         headers = live.token("admin", PASSWORD)
         with httpx.Client(base_url=live.url, headers=headers, timeout=120) as client:
