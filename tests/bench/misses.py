@@ -14,7 +14,7 @@ Each ratio is a median over repeats (three single misses per burst, three
 galleries), as one sample of either side moves by 30% on a shared machine.
 
 Run: make bench  (or: uv run python -m tests.bench.misses)
-Bounded: about a thousand requests on 127.0.0.1, about five minutes.
+Bounded: about a thousand requests on 127.0.0.1, about a minute and a half.
 """
 
 import argparse
