@@ -29,6 +29,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Self
 
 import httpx
 from PIL import Image
@@ -140,33 +141,47 @@ def proportional(pids: list[int]) -> int:
     return total
 
 
-class RssSampler:
-    """The highest total RSS (every 5 ms) and PSS (every 50 ms) of the server's
-    processes while it runs."""
+class Sampling:
+    """Calls `sample()` every `interval` seconds on a thread, for as long as
+    the `with` block runs."""
 
-    def __init__(self, pids: list[int]) -> None:
-        self.pids = pids
-        self.peak = memory(pids, "VmRSS")
-        self.peak_pss = proportional(pids)
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _run(self) -> None:
-        tick = 0
-        while not self._stop.is_set():
-            self.peak = max(self.peak, memory(self.pids, "VmRSS"))
-            if tick % 10 == 0:
-                self.peak_pss = max(self.peak_pss, proportional(self.pids))
-            tick += 1
-            time.sleep(0.005)
+    def sample(self) -> None:
+        raise NotImplementedError
 
-    def __enter__(self) -> "RssSampler":
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.sample()
+
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
     def __exit__(self, *_: object) -> None:
         self._stop.set()
         self._thread.join()
+
+
+class RssSampler(Sampling):
+    """The highest total RSS (every 5 ms) and PSS (every 50 ms) of the server's
+    processes while it runs, starting from what they are when created."""
+
+    def __init__(self, pids: list[int]) -> None:
+        super().__init__(interval=0.005)
+        self.pids = pids
+        self.peak = memory(pids, "VmRSS")
+        self.peak_pss = proportional(pids)
+        self._ticks = 0
+
+    def sample(self) -> None:
+        self.peak = max(self.peak, memory(self.pids, "VmRSS"))
+        if self._ticks % 10 == 0:
+            self.peak_pss = max(self.peak_pss, proportional(self.pids))
+        self._ticks += 1
 
 
 async def poll_health(url: str, stop: asyncio.Event) -> list[float]:

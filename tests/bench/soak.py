@@ -29,7 +29,6 @@ import struct
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -38,7 +37,7 @@ from pathlib import Path
 import httpx
 from PIL import Image
 
-from tests.bench.misses import memory, server_processes
+from tests.bench.misses import Sampling, memory, server_processes
 from tests.bench.test_render_benchmark import photo_like
 from tests.live_server import LiveServer
 
@@ -211,27 +210,16 @@ class Load:
             await asyncio.gather(*(worker() for _ in range(connections)))
 
 
-class RssSeries:
+class RssSeries(Sampling):
     """Total RSS of the server's processes every `interval` seconds."""
 
     def __init__(self, root_pid: int, interval: float) -> None:
+        super().__init__(interval)
         self.root_pid = root_pid
-        self.interval = interval
         self.samples: list[int] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.samples.append(memory(server_processes(self.root_pid), "VmRSS"))
-
-    def __enter__(self) -> "RssSeries":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join()
+    def sample(self) -> None:
+        self.samples.append(memory(server_processes(self.root_pid), "VmRSS"))
 
     def growth(self) -> tuple[float, float, bool]:
         """(warm MiB, late MiB, flat): second quarter against the last quarter."""
