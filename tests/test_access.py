@@ -43,14 +43,20 @@ class TestTokenMemory:
         assert len(issuer._verified) == 3
         assert "not.a.token" not in issuer._verified
 
+    def test_warming_up_remembers_no_token(self) -> None:
+        issuer = TokenIssuer("k" * 40, minutes=5)
+        issuer.warm()
+        assert len(issuer._verified) == 0
+
 
 class TestAccessIndex:
     async def test_sees_changes_from_other_connections(
         self, app: FastAPI, settings: Settings, client: httpx.AsyncClient, alice: dict[str, str]
     ) -> None:
-        media = (await upload(client, alice, encode(quadrants(), "JPEG"))).json()
         index: AccessIndex = app.state.access
         assert index.available
+        assert index._connection is not None  # opened by the start-up, not by a request
+        media = (await upload(client, alice, encode(quadrants(), "JPEG"))).json()
         owner = uuid.UUID(database(settings).execute("SELECT owner_id FROM media").fetchone()[0])
         viewer, ref = index.lookup(owner, uuid.UUID(media["id"]))
         assert viewer is not None and not viewer.is_admin
@@ -63,7 +69,9 @@ class TestAccessIndex:
         assert index.lookup(owner, None)[0] is None
 
     def test_not_available_for_other_databases(self) -> None:
-        assert not AccessIndex("postgresql+asyncpg://u@127.0.0.1/db").available
+        other = AccessIndex("postgresql+asyncpg://u@127.0.0.1/db")
+        assert not other.available
+        other.warm()  # nothing to open
         assert not AccessIndex("sqlite+aiosqlite:///:memory:").available
 
 

@@ -75,6 +75,11 @@ class AccessIndex:
             self._media.popitem(last=False)
         return found
 
+    def warm(self) -> None:
+        """Open the connection now, once the schema exists, not on a user's request."""
+        if self.available:
+            self._sync()
+
     def close(self) -> None:
         if self._connection is not None:
             self._connection.close()

@@ -55,6 +55,11 @@ class TokenIssuer:
         claims = {"sub": str(user_id), "iat": now, "exp": now + self.minutes * 60}
         return jwt.encode(claims, self.secret_key, algorithm=ALGORITHM)
 
+    def warm(self) -> None:
+        """Verify a throwaway token (not remembered). The first verification in a
+        process imports the crypto backend, ~5 ms a user's request would wait."""
+        jwt.decode(self.issue(uuid.UUID(int=0)), self.secret_key, algorithms=[ALGORITHM])
+
     def subject(self, token: str) -> uuid.UUID | None:
         """The user id in a valid token, or None for anything forged, expired or malformed."""
         known = self._verified.get(token)
