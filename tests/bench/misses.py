@@ -14,7 +14,7 @@ Each ratio is a median over repeats (three single misses per burst, three
 galleries), as one sample of either side moves by 30% on a shared machine.
 Each gallery is set against single-thread renders of its own originals made
 just before and just after it, as the machine's speed drifts within minutes;
-the same renders split between two processes, with no server, show what the
+the same renders in two processes at once, with no server, show what the
 machine itself reaches on both cores at that moment.
 
 Run: make bench  (or: uv run python -m tests.bench.misses)
@@ -227,8 +227,8 @@ def render_all(paths: list[Path]) -> None:
 
 class Baseline:
     """Renders of originals a gallery asks for, with no server: one after another
-    in this process (target 5's single-thread rate), and split between two
-    processes (what the machine itself reaches on both cores at that moment)."""
+    in this process (target 5's single-thread rate), and in two processes at
+    once (what the machine itself reaches on both cores at that moment)."""
 
     def __init__(self, work: Path) -> None:
         self.work = work
