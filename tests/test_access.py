@@ -1,17 +1,20 @@
 """The fast answers to "who may see which media" stay correct when the database changes."""
 
+import logging
 import sqlite3
 import time
 import uuid
 
 import httpx
 import pytest
+from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from starlette.types import Message, Receive, Scope, Send
 
 from mosaic.access import AccessIndex
 from mosaic.config import Settings
 from mosaic.fastpath import ThumbnailHits
+from mosaic.main import MosaicApp, create_app
 from mosaic.security import TokenIssuer
 from tests.conftest import UserFactory, upload
 from tests.images import encode, quadrants
@@ -175,3 +178,68 @@ class TestThumbnailHitsAnswersAlone:
         (settings.originals_dir / media["id"]).unlink()
         assert await call(alice, qs="size=small") == []  # the source is gone: the app's 404
         assert len(reached_app) == 4
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+class TestThumbnailShortcut:
+    """Thumbnail requests answered in front of FastAPI keep what its middleware gives the rest."""
+
+    async def test_request_id_and_log_line(
+        self, app: FastAPI, client: httpx.AsyncClient, alice: dict[str, str]
+    ) -> None:
+        assert isinstance(app, MosaicApp) and app.thumbnails is not None
+        media = (await upload(client, alice, encode(quadrants(), "JPEG"))).json()
+        handler = _Collect()
+        access = logging.getLogger("mosaic.access")
+        access.addHandler(handler)
+        try:
+            echoed = await client.get(
+                media["thumbnail_url"], headers={**alice, "X-Request-ID": "abc-123"}
+            )
+            generated = await client.get(media["thumbnail_url"], headers=alice)
+        finally:
+            access.removeHandler(handler)
+        assert echoed.status_code == generated.status_code == 200
+        assert echoed.headers["x-request-id"] == "abc-123"
+        assert len(generated.headers["x-request-id"]) == 32
+        fields = [line.__dict__["fields"] for line in handler.records]
+        assert [(f["request_id"], f["status"]) for f in fields] == [
+            ("abc-123", 200),
+            (generated.headers["x-request-id"], 200),
+        ]
+        assert fields[0]["path"] == media["thumbnail_url"].partition("?")[0]
+
+    async def test_an_unexpected_error_still_gets_the_json_500(
+        self,
+        app: FastAPI,
+        client: httpx.AsyncClient,
+        alice: dict[str, str],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        media = (await upload(client, alice, encode(quadrants(), "JPEG"))).json()
+
+        def broken(*_: object) -> None:
+            raise RuntimeError("a bug in the cache")
+
+        monkeypatch.setattr(app.state.cache, "read", broken)
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://mosaic.test") as raw:
+            response = await raw.get(media["thumbnail_url"], headers=alice)
+        assert response.status_code == 500
+        assert response.json()["error"]["code"] == "internal_error"
+
+    async def test_steps_aside_when_fastapi_traces_requests(
+        self, settings: Settings, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        app = create_app(settings)
+        monkeypatch.setattr(app._native_telemetry, "enabled", lambda: True)
+        async with LifespanManager(app):
+            assert isinstance(app, MosaicApp) and app.thumbnails is None

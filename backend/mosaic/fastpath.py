@@ -1,8 +1,9 @@
 """Thumbnail requests answered before FastAPI's routing and dependency injection.
 
 A gallery sends hundreds of thumbnail requests per page: nearly all are hits,
-and a cold one sends bursts of misses for the same few media. This middleware
-answers successful thumbnail requests (hit, 304, or a miss rendered through
+and a cold one sends bursts of misses for the same few media. This wrapper,
+in front of FastAPI and its middleware (15 of the 40 microseconds a hit took
+in the app), answers successful thumbnail requests (hit, 304, or a miss rendered through
 the cache's single-flight) from the raw ASGI scope, with the same checks as
 the route (`routes/media.py`) through the same functions: the token
 (`pick_token`, `TokenIssuer`), the user and ownership (`check_indexed_access`),
@@ -11,20 +12,25 @@ database other than SQLite) goes on to the app unchanged, which answers it
 by the book.
 """
 
+import logging
 import re
+import time
 from http.cookies import SimpleCookie
+from typing import NamedTuple
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .deps import check_indexed_access
 from .errors import AppError
+from .logs import log_request, request_id
 from .routes.media import THUMBNAIL_CACHE_CONTROL, thumbnail_answer
 from .security import COOKIE_NAME, pick_token
 from .thumbnails import SPECS, ThumbnailError
 
+logger = logging.getLogger("mosaic")
 _THUMBNAIL_PATH = re.compile(r"/api/media/([^/]{36})/thumbnail")
 _CACHE_CONTROL = THUMBNAIL_CACHE_CONTROL.encode()
-_WANTED = {b"authorization", b"cookie", b"if-none-match"}
+_WANTED = {b"authorization", b"cookie", b"if-none-match", b"x-request-id"}
 
 
 def _size(query: bytes) -> str | None:
@@ -42,36 +48,59 @@ def _cookie(header: str | None) -> str | None:
     return morsel.value if morsel is not None else None
 
 
+class _Answer(NamedTuple):
+    status: int
+    etag: str
+    data: bytes
+    request_id: str
+
+
 class ThumbnailHits:
+    """Answers thumbnail requests it can from the raw scope; hands the rest to `app`.
+
+    `MosaicApp` runs it in front of FastAPI's own middleware, so its answers get
+    the request id and the log line that `RequestLogMiddleware` gives the rest.
+    """
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
             match = _THUMBNAIL_PATH.fullmatch(scope["path"])
-            if match is not None and await self._answer(scope, match.group(1), send):
-                return
+            if match is not None:
+                started = time.perf_counter()
+                try:
+                    answer = await self._answer(scope, match.group(1))
+                except Exception:
+                    # A bug, not a refusal: the route meets it again and answers
+                    # the JSON 500 (nothing has been sent yet).
+                    logger.exception("the thumbnail fast path failed")
+                    answer = None
+                if answer is not None:
+                    await _send(scope, send, answer, started)
+                    return
         await self.app(scope, receive, send)
 
-    async def _answer(self, scope: Scope, media_id: str, send: Send) -> bool:
+    async def _answer(self, scope: Scope, media_id: str) -> _Answer | None:
         state = scope["app"].state
         size = _size(scope["query_string"])
         if size is None or not state.access.available:
-            return False
+            return None
         headers = {k.decode(): v.decode("latin-1") for k, v in scope["headers"] if k in _WANTED}
         try:
             token = pick_token(
                 scope["method"], headers.get("authorization"), _cookie(headers.get("cookie")), None
             )
         except AppError:
-            return False  # the route answers 401 with the same rule
+            return None  # the route answers 401 with the same rule
         user_id = state.tokens.subject(token)
         if user_id is None:
-            return False
+            return None
         try:
             media = check_indexed_access(state.access, user_id, media_id)
         except AppError:
-            return False  # the route answers 401/404 with the same checks
+            return None  # the route answers 401/404 with the same checks
         try:
             status, etag, data = await thumbnail_answer(
                 headers.get("if-none-match"),
@@ -82,11 +111,20 @@ class ThumbnailHits:
                 state.metrics,
             )
         except ThumbnailError:
-            return False  # the route answers 404/415/422/503 for it
-        raw = [(b"etag", etag.encode()), (b"cache-control", _CACHE_CONTROL)]
-        if status == 200:
-            raw += [(b"content-type", b"image/jpeg"), (b"content-length", str(len(data)).encode())]
-        await send({"type": "http.response.start", "status": status, "headers": raw})
-        body = data if scope["method"] == "GET" else b""
-        await send({"type": "http.response.body", "body": body})
-        return True
+            return None  # the route answers 404/415/422/503 for it
+        return _Answer(status, etag, data, request_id(headers.get("x-request-id", "")))
+
+
+async def _send(scope: Scope, send: Send, answer: _Answer, started: float) -> None:
+    raw = [
+        (b"etag", answer.etag.encode()),
+        (b"cache-control", _CACHE_CONTROL),
+        (b"x-request-id", answer.request_id.encode()),
+    ]
+    if answer.status == 200:
+        length = str(len(answer.data)).encode()
+        raw += [(b"content-type", b"image/jpeg"), (b"content-length", length)]
+    await send({"type": "http.response.start", "status": answer.status, "headers": raw})
+    body = answer.data if scope["method"] == "GET" else b""
+    await send({"type": "http.response.body", "body": body})
+    log_request(scope, answer.request_id, answer.status, started)

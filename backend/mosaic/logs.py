@@ -2,10 +2,10 @@
 
 import json
 import logging
+import os
 import re
 import sys
 import time
-import uuid
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -37,6 +37,28 @@ def configure_logging(level: str) -> None:
     root.propagate = False
 
 
+def request_id(incoming: str) -> str:
+    """The client's X-Request-ID when it is a plain token, else a new one."""
+    return incoming if _REQUEST_ID.match(incoming) else os.urandom(16).hex()
+
+
+def log_request(scope: Scope, request_id: str, status: int, started: float) -> None:
+    """One access log line for a response (INFO; off at WARNING)."""
+    if access_logger.isEnabledFor(logging.INFO):
+        access_logger.info(
+            "request",
+            extra={
+                "fields": {
+                    "request_id": request_id,
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                }
+            },
+        )
+
+
 class RequestLogMiddleware:
     """Give every request an id (X-Request-ID, echoed back) and log one line per response."""
 
@@ -47,9 +69,8 @@ class RequestLogMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
+        rid = request_id(dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1"))
+        scope.setdefault("state", {})["request_id"] = rid
         started = time.perf_counter()
         status = 500
 
@@ -57,25 +78,10 @@ class RequestLogMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [
-                    *message.get("headers", []),
-                    (b"x-request-id", request_id.encode()),
-                ]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            if access_logger.isEnabledFor(logging.INFO):
-                access_logger.info(
-                    "request",
-                    extra={
-                        "fields": {
-                            "request_id": request_id,
-                            "method": scope["method"],
-                            "path": scope["path"],
-                            "status": status,
-                            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                        }
-                    },
-                )
+            log_request(scope, rid, status, started)

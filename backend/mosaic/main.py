@@ -86,10 +86,36 @@ def _freeze_heap() -> None:
         gc.freeze()
 
 
+class MosaicApp(FastAPI):
+    """The app, with thumbnail requests answered in front of FastAPI's own
+    middleware and routing (`ThumbnailHits`) once start-up is done."""
+
+    thumbnails: ThumbnailHits | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        hits = self.thumbnails
+        if hits is None or scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        scope["app"] = self
+        await hits(scope, receive, send)
+
+    async def by_the_book(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """FastAPI's own handling: what `ThumbnailHits` falls back to."""
+        await super().__call__(scope, receive, send)
+
+
+def _traced(app: FastAPI) -> bool:
+    # FastAPI traces requests itself once an OpenTelemetry provider is set up.
+    # The thumbnail shortcut would skip that, so it stays off then.
+    telemetry = getattr(app, "_native_telemetry", None)
+    return telemetry is not None and bool(telemetry.enabled())
+
+
 class _Startup:
     """Runs start-up once, from the lifespan or, when a host skips it, the first request."""
 
-    def __init__(self, app: FastAPI, *, prepared: bool) -> None:
+    def __init__(self, app: MosaicApp, *, prepared: bool) -> None:
         self.app = app
         self.prepared = prepared
         self.done = False
@@ -110,6 +136,8 @@ class _Startup:
             # a worker gets (a worker that had none yet answered ~7 ms later).
             state.tokens.warm()
             state.access.warm()
+            if not _traced(self.app):
+                self.app.thumbnails = ThumbnailHits(self.app.by_the_book)
             _freeze_heap()
             self.done = True
 
@@ -130,7 +158,7 @@ def _operation_id(route: APIRoute) -> str:
     return route.name
 
 
-def served_app() -> FastAPI:
+def served_app() -> MosaicApp:
     """The app of one `mosaic serve` worker (each loads and prepares its own).
 
     Under granian the data folder is prepared here, before the server hands
@@ -152,7 +180,7 @@ def served_app() -> FastAPI:
     return create_app(settings)
 
 
-def create_app(settings: Settings | None = None, *, prepared: bool = False) -> FastAPI:
+def create_app(settings: Settings | None = None, *, prepared: bool = False) -> MosaicApp:
     """The ASGI app. Its start-up (lifespan, or the first request) migrates the
     database and creates the first admin unless `prepared` says it is done."""
     settings = settings or Settings()
@@ -167,7 +195,7 @@ def create_app(settings: Settings | None = None, *, prepared: bool = False) -> F
         await app.state.engine.dispose()
         gc.unfreeze()
 
-    app = FastAPI(
+    app = MosaicApp(
         title="Mosaic",
         version=__version__,
         lifespan=lifespan,
@@ -198,7 +226,6 @@ def create_app(settings: Settings | None = None, *, prepared: bool = False) -> F
         app.include_router(module.router)
     if settings.frontend_dir.is_dir():
         app.mount("/", SinglePageApp(settings.frontend_dir), name="frontend")
-    app.add_middleware(ThumbnailHits)
     app.add_middleware(_EnsureStarted, startup=startup)
     app.add_middleware(RequestLogMiddleware)
     return app
