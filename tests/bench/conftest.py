@@ -20,6 +20,12 @@ RATIOS = [
     ),
     ("304 / hit", "http_not_modified", "http_warm_hit", "revalidation vs. serving bytes"),
     ("hit / health", "http_warm_hit", "http_health", "a hit vs. the cheapest route (auth+DB+read)"),
+    (
+        "hit in front / through FastAPI",
+        "asgi_hit",
+        "asgi_hit_by_the_book",
+        "the app's own time for a hit, without HTTP",
+    ),
     ("token remembered / verified", "token_remembered", "token_verified", "token memory"),
     ("pillow / pyvips JPEG", "render_jpeg_pillow", "render_jpeg_pyvips", "target <= 0.9"),
     ("pillow / pyvips PNG", "render_png_pillow", "render_png_pyvips", "target <= 1.2"),
