@@ -88,7 +88,12 @@ def _freeze_heap() -> None:
 
 class MosaicApp(FastAPI):
     """The app, with thumbnail requests answered in front of FastAPI's own
-    middleware and routing (`ThumbnailHits`) once start-up is done."""
+    middleware and routing (`ThumbnailHits`) once start-up is done.
+
+    Middleware added with `add_middleware` does not see the requests the
+    shortcut answers: whatever every response needs goes in `ThumbnailHits`
+    too (as the request id and the access log line do).
+    """
 
     thumbnails: ThumbnailHits | None = None
 
