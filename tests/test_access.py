@@ -226,15 +226,20 @@ class TestThumbnailShortcut:
     ) -> None:
         media = (await upload(client, alice, encode(quadrants(), "JPEG"))).json()
 
-        def broken(*_: object) -> None:
+        calls: list[object] = []
+
+        def broken(*args: object) -> None:
+            calls.append(args)
             raise RuntimeError("a bug in the cache")
 
         monkeypatch.setattr(app.state.cache, "read", broken)
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://mosaic.test") as raw:
-            response = await raw.get(media["thumbnail_url"], headers=alice)
+        response = await client.get(
+            media["thumbnail_url"], headers={**alice, "X-Request-ID": "bug-1"}
+        )
         assert response.status_code == 500
         assert response.json()["error"]["code"] == "internal_error"
+        assert response.headers["x-request-id"] == "bug-1"
+        assert len(calls) == 1  # answered, not handed on to run again
 
     async def test_steps_aside_when_fastapi_traces_requests(
         self, settings: Settings, monkeypatch: pytest.MonkeyPatch

@@ -117,9 +117,14 @@ async def _thumbnail_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "unprocessable_image", str(exc))
 
 
+def internal_error(headers: Mapping[str, str] | None = None) -> JSONResponse:
+    """The answer to a bug: no detail leaves the server (the log has it)."""
+    return error_response(500, "internal_error", "Internal server error", headers)
+
+
 async def _unexpected_error(_: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error", exc_info=exc)
-    return error_response(500, "internal_error", "Internal server error")
+    return internal_error()
 
 
 def register_error_handlers(app: FastAPI) -> None:

@@ -21,7 +21,7 @@ from typing import NamedTuple
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .deps import check_indexed_access
-from .errors import AppError
+from .errors import AppError, internal_error
 from .logs import log_request, request_id
 from .routes.media import THUMBNAIL_CACHE_CONTROL, thumbnail_answer
 from .security import COOKIE_NAME, pick_token
@@ -52,7 +52,6 @@ class _Answer(NamedTuple):
     status: int
     etag: str
     data: bytes
-    request_id: str
 
 
 class ThumbnailHits:
@@ -70,24 +69,30 @@ class ThumbnailHits:
             match = _THUMBNAIL_PATH.fullmatch(scope["path"])
             if match is not None:
                 started = time.perf_counter()
+                headers = {
+                    k.decode(): v.decode("latin-1") for k, v in scope["headers"] if k in _WANTED
+                }
                 try:
-                    answer = await self._answer(scope, match.group(1))
+                    answer = await self._answer(scope, match.group(1), headers)
                 except Exception:
-                    # A bug, not a refusal: the route meets it again and answers
-                    # the JSON 500 (nothing has been sent yet).
-                    logger.exception("the thumbnail fast path failed")
-                    answer = None
+                    # A bug, not a refusal. Answered here, as FastAPI's handler would
+                    # (nothing has been sent yet): handing it on would run it twice.
+                    logger.exception("unhandled error")
+                    rid = request_id(headers.get("x-request-id", ""))
+                    await internal_error({"x-request-id": rid})(scope, receive, send)
+                    log_request(scope, rid, 500, started)
+                    return
                 if answer is not None:
-                    await _send(scope, send, answer, started)
+                    rid = request_id(headers.get("x-request-id", ""))
+                    await _send(scope, send, answer, rid, started)
                     return
         await self.app(scope, receive, send)
 
-    async def _answer(self, scope: Scope, media_id: str) -> _Answer | None:
+    async def _answer(self, scope: Scope, media_id: str, headers: dict[str, str]) -> _Answer | None:
         state = scope["app"].state
         size = _size(scope["query_string"])
         if size is None or not state.access.available:
             return None
-        headers = {k.decode(): v.decode("latin-1") for k, v in scope["headers"] if k in _WANTED}
         try:
             token = pick_token(
                 scope["method"], headers.get("authorization"), _cookie(headers.get("cookie")), None
@@ -112,14 +117,14 @@ class ThumbnailHits:
             )
         except ThumbnailError:
             return None  # the route answers 404/415/422/503 for it
-        return _Answer(status, etag, data, request_id(headers.get("x-request-id", "")))
+        return _Answer(status, etag, data)
 
 
-async def _send(scope: Scope, send: Send, answer: _Answer, started: float) -> None:
+async def _send(scope: Scope, send: Send, answer: _Answer, rid: str, started: float) -> None:
     raw = [
         (b"etag", answer.etag.encode()),
         (b"cache-control", _CACHE_CONTROL),
-        (b"x-request-id", answer.request_id.encode()),
+        (b"x-request-id", rid.encode()),
     ]
     if answer.status == 200:
         length = str(len(answer.data)).encode()
@@ -127,4 +132,4 @@ async def _send(scope: Scope, send: Send, answer: _Answer, started: float) -> No
     await send({"type": "http.response.start", "status": answer.status, "headers": raw})
     body = answer.data if scope["method"] == "GET" else b""
     await send({"type": "http.response.body", "body": body})
-    log_request(scope, answer.request_id, answer.status, started)
+    log_request(scope, rid, answer.status, started)
