@@ -19,8 +19,7 @@ from pathlib import Path
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from .config import FSCK_GRACE_SECONDS as GRACE_SECONDS
-from .config import Settings
+from .config import FSCK_GRACE_SECONDS, Settings
 from .models import Media
 
 
@@ -63,7 +62,9 @@ def _as_id(name: str) -> uuid.UUID | None:
     return parsed if str(parsed) == name else None
 
 
-async def check(engine: AsyncEngine, settings: Settings, *, grace: float = GRACE_SECONDS) -> Report:
+async def check(
+    engine: AsyncEngine, settings: Settings, *, grace: float = FSCK_GRACE_SECONDS
+) -> Report:
     async with async_sessionmaker(engine)() as session:
         ids = set((await session.scalars(select(Media.id))).all())
     now = time.time()
