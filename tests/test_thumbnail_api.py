@@ -11,6 +11,7 @@ from PIL import Image
 
 from mosaic.config import Settings
 from mosaic.main import create_app
+from mosaic.thumbnails import RENDER_VERSION
 from tests.conftest import ADMIN_PASSWORD, files_under, login, upload
 from tests.images import encode, jpeg_with_gps, oriented_jpeg
 
@@ -247,3 +248,48 @@ class TestLifespanOptional:
             assert {r.status_code for r in responses} == {200}
         app.state.cache.close()
         await app.state.engine.dispose()
+
+
+class TestRenderVersion:
+    """Thumbnails on disk made by another render version are not served under this one."""
+
+    async def fetch(self, settings: Settings, media: dict[str, str] | None) -> dict[str, str]:
+        app = create_app(settings)
+        async with LifespanManager(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                headers = await login(client, "admin", ADMIN_PASSWORD)
+                media = media or await new_media(client, headers, big_photo())
+                response = await client.get(media["thumbnail_url"], headers=headers)
+                assert response.status_code == 200
+                with Image.open(io.BytesIO(response.content)) as image:
+                    media["served_size"] = str(max(image.size))
+                media["generations"] = str(
+                    metric(await metrics(client), "mosaic_thumbnail_generations_total")
+                )
+        return media
+
+    async def test_older_version_renders_again_current_one_is_kept(
+        self, settings: Settings
+    ) -> None:
+        media = await self.fetch(settings, None)
+        stamp = settings.data_dir / "render-version"
+        assert stamp.read_text().strip() == str(RENDER_VERSION)
+        cached = next(settings.resolved_cache_dir.rglob("medium.jpg"))
+        # A thumbnail this version did not make: 8 pixels wide, as no render gives.
+        cached.write_bytes(encode(Image.new("RGB", (8, 8), "red"), "JPEG"))
+
+        kept = await self.fetch(settings, media)
+        assert (kept["served_size"], kept["generations"]) == ("8", "0.0")
+
+        stamp.write_text(f"{RENDER_VERSION - 1}\n")
+        again = await self.fetch(settings, media)
+        assert (again["served_size"], again["generations"]) == ("256", "1.0")
+        assert stamp.read_text().strip() == str(RENDER_VERSION)
+        # The retired folder is removed in the background once the app is up.
+        shard = cached.parent.parent
+        for _ in range(100):
+            if [p.name for p in shard.parent.iterdir()] == [shard.name]:
+                break
+            await asyncio.sleep(0.05)
+        assert [p.name for p in shard.parent.iterdir()] == [shard.name]

@@ -25,11 +25,13 @@ from .metrics import Metrics
 from .openapi import install as install_openapi
 from .routes import auth, health, media, users
 from .security import TokenIssuer
-from .thumbnails import ThumbnailCache
+from .thumbnails import ThumbnailCache, adopt_render_version
 
 logger = logging.getLogger("mosaic")
 # Held while one process migrates and creates the first admin.
 _PREPARE_LOCK = ".prepare.lock"
+# Which render version made the cached thumbnails (see adopt_render_version).
+RENDER_VERSION_FILE = "render-version"
 
 
 async def bootstrap_admin(
@@ -69,11 +71,17 @@ async def _prepare(
     settings: Settings, engine: AsyncEngine, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
     # Every server process runs this as it starts. The lock lets one of them
-    # migrate and create the admin while the others wait, then find both done.
+    # migrate, create the admin and retire thumbnails of an older render
+    # version while the others wait, then find all of it done.
     settings.originals_dir.mkdir(parents=True, exist_ok=True)
     async with AsyncFileLock(settings.data_dir / _PREPARE_LOCK):
         await migrate(engine)
         await bootstrap_admin(sessionmaker, settings)
+        await asyncio.to_thread(
+            adopt_render_version,
+            settings.resolved_cache_dir,
+            settings.data_dir / RENDER_VERSION_FILE,
+        )
 
 
 def _freeze_heap() -> None:

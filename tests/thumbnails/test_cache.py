@@ -13,7 +13,14 @@ import pytest
 from filelock import FileLock
 from PIL import Image
 
-from mosaic.thumbnails import SPECS, SourceMissing, ThumbnailCache, TooSlow
+from mosaic.thumbnails import (
+    RENDER_VERSION,
+    SPECS,
+    SourceMissing,
+    ThumbnailCache,
+    TooSlow,
+    adopt_render_version,
+)
 from tests.conftest import files_under
 from tests.images import encode
 
@@ -296,3 +303,50 @@ class TestCrashSafety:
             assert cache.path_for(media_id, MEDIUM).read_bytes() == thumb.data
         finally:
             cache.close()
+
+
+class TestRenderVersion:
+    def test_older_version_is_retired_then_removed(
+        self, tmp_path: Path, cache: ThumbnailCache, source: Path
+    ) -> None:
+        media_id = uuid.uuid4()
+        asyncio.run(cache.get(media_id, MEDIUM, source=source))
+        stamp = tmp_path / "render-version"
+        stamp.write_text(f"{RENDER_VERSION - 1}\n")
+        other = cache.root / "not-a-shard"
+        other.mkdir()
+
+        assert adopt_render_version(cache.root, stamp) == 1
+        assert cache.read(media_id, MEDIUM) is None
+        assert stamp.read_text() == f"{RENDER_VERSION}\n"
+        retired = [p for p in cache.root.iterdir() if p.name.startswith(".retired-")]
+        assert len(retired) == 1 and files_under(retired[0])  # renamed, not yet deleted
+        assert cache.clean_stale() == 1
+        assert sorted(p.name for p in cache.root.iterdir()) == ["not-a-shard"]
+
+    def test_current_version_is_kept(
+        self, tmp_path: Path, cache: ThumbnailCache, source: Path
+    ) -> None:
+        media_id = uuid.uuid4()
+        asyncio.run(cache.get(media_id, MEDIUM, source=source))
+        stamp = tmp_path / "render-version"
+        assert adopt_render_version(cache.root, stamp) == 1  # no stamp: made by an unknown version
+        asyncio.run(cache.get(media_id, MEDIUM, source=source))
+        assert adopt_render_version(cache.root, stamp) == 0
+        assert cache.read(media_id, MEDIUM) is not None
+
+    def test_no_cache_yet(self, tmp_path: Path) -> None:
+        stamp = tmp_path / "render-version"
+        assert adopt_render_version(tmp_path / "cache", stamp) == 0
+        assert stamp.read_text() == f"{RENDER_VERSION}\n"
+
+    def test_unusable_cache_is_not_stamped(
+        self, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        blocker = tmp_path / "blocker"
+        blocker.write_text("a file where the cache folder should be")
+        stamp = tmp_path / "render-version"
+        with caplog.at_level(logging.ERROR, logger="mosaic.thumbnails"):
+            assert adopt_render_version(blocker, stamp) == 0
+        assert not stamp.exists()  # the next start tries again
+        assert "could not retire" in caplog.text

@@ -1,6 +1,6 @@
 """The thumbnail cache: presets, rendering and the on-disk store. No web imports here."""
 
-from .cache import CacheMetrics, Thumbnail, ThumbnailCache, write_atomic
+from .cache import CacheMetrics, Thumbnail, ThumbnailCache, adopt_render_version, write_atomic
 from .exceptions import (
     Overloaded,
     SourceMissing,
@@ -32,6 +32,7 @@ __all__ = [
     "TooSlow",
     "Unrenderable",
     "UnsupportedFormat",
+    "adopt_render_version",
     "probe_image",
     "render_thumbnail",
     "source_version",

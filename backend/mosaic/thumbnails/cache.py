@@ -3,6 +3,8 @@
 import asyncio
 import logging
 import os
+import re
+import secrets
 import shutil
 import tempfile
 import time
@@ -19,7 +21,7 @@ from filelock import FileLock, Timeout
 from .exceptions import Overloaded, SourceMissing
 from .memory import MemoryTier, fingerprint
 from .render import render_thumbnail
-from .spec import ThumbnailSpec
+from .spec import RENDER_VERSION, ThumbnailSpec
 
 logger = logging.getLogger("mosaic.thumbnails")
 
@@ -29,6 +31,10 @@ _TEMP_SUFFIX = ".tmp"
 # How long a generation waits for another process that holds the same entry.
 _LOCK_TIMEOUT_SECONDS = 60
 _LOCK_POLL_SECONDS = 0.001
+# A shard of the layout: the first two hex digits of the media ids below it.
+_SHARD = re.compile(r"[0-9a-f]{2}")
+# Shards of an older render version, renamed aside until `clean_stale` removes them.
+_RETIRED_PREFIX = ".retired-"
 
 
 class CacheMetrics(Protocol):
@@ -81,6 +87,51 @@ def write_atomic(target: Path, data: bytes) -> None:
         with suppress(FileNotFoundError):
             os.unlink(temp)
         raise
+
+
+def adopt_render_version(root: Path, stamp: Path) -> int:
+    """Retire every thumbnail under `root` unless `stamp` says they were rendered
+    by this `RENDER_VERSION`, then record this version in `stamp`.
+
+    ETags and URLs carry the render version, so after a change in rendering
+    the files on disk would be served under a version that did not make them.
+    Each shard folder is renamed aside (one rename per shard, so start-up does
+    not wait on a big cache) and `clean_stale` deletes it in the background;
+    its media render again on their next request. Call it before serving,
+    from one process at a time. Returns how many shards were retired.
+
+    Example::
+
+        adopt_render_version(Path("data/cache"), Path("data/render-version"))
+    """
+    try:
+        recorded = stamp.read_text().strip()
+    except FileNotFoundError:
+        recorded = None
+    if recorded == str(RENDER_VERSION):
+        return 0
+    retired = 0
+    try:
+        shards = [path for path in root.iterdir() if _SHARD.fullmatch(path.name)]
+        token = secrets.token_hex(4)
+        for shard in shards:
+            os.rename(shard, root / f"{_RETIRED_PREFIX}{token}-{shard.name}")
+            retired += 1
+    except FileNotFoundError:
+        pass  # no cache yet
+    except OSError as exc:
+        # Not stamped, so the next start tries again.
+        logger.error("could not retire thumbnails of an older render version: %s", exc)
+        return retired
+    write_atomic(stamp, f"{RENDER_VERSION}\n".encode())
+    if retired:
+        logger.info(
+            "render version %s (was %s): %d cache folders retired, their thumbnails render again",
+            RENDER_VERSION,
+            recorded or "unknown",
+            retired,
+        )
+    return retired
 
 
 def _unlink_lock(path: str | Path) -> bool:
@@ -220,18 +271,22 @@ class ThumbnailCache:
         self._executor.shutdown(wait=True, cancel_futures=True)
 
     def clean_stale(self) -> int:
-        """Delete the temporary and lock files a crashed process left; returns how many.
+        """Delete the temporary and lock files a crashed process left, and the
+        folders `adopt_render_version` retired; returns how many.
 
-        Both only exist while their entry's lock is held, so those of an entry
+        Temporary and lock files only exist while their entry's lock is held, so those of an entry
         whose lock can be taken at once are stale. Safe while other processes
         serve: a lock file is removed only by a holder of its lock, and a waiter
         that finds its lock file unlinked retries on a fresh one.
         """
         removed = 0
+        for retired in self.root.glob(f"{_RETIRED_PREFIX}*"):
+            shutil.rmtree(retired, ignore_errors=True)
+            removed += not retired.exists()
         presets: set[Path] = set()
-        for leftover in self.root.glob("*/*/*.lock"):
+        for leftover in self.root.glob("[0-9a-f][0-9a-f]/*/*.lock"):
             presets.add(leftover.with_suffix(""))
-        for temp in self.root.glob(f"*/*/.*{_TEMP_SUFFIX}"):
+        for temp in self.root.glob(f"[0-9a-f][0-9a-f]/*/.*{_TEMP_SUFFIX}"):
             presets.add(temp.parent / temp.name[1:].split(".", 1)[0])
         for preset in sorted(presets):
             lock_path = preset.parent / f"{preset.name}.lock"
@@ -246,7 +301,9 @@ class ThumbnailCache:
                 continue  # in use, or the cache is not writable: leave it
         if removed:
             logger.info(
-                "removed %d stale temporary or lock files from the thumbnail cache", removed
+                "removed %d stale temporary files, lock files or retired folders from the "
+                "thumbnail cache",
+                removed,
             )
         return removed
 
