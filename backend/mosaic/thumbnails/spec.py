@@ -3,7 +3,7 @@ from types import MappingProxyType
 
 # Bump when the rendered bytes change (resampling, quality, colour handling):
 # it is part of every ETag and thumbnail URL, so browsers and CDNs refetch.
-RENDER_VERSION = 1
+RENDER_VERSION = 2
 JPEG_QUALITY = 82
 
 
