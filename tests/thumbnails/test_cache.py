@@ -306,18 +306,23 @@ class TestCrashSafety:
 
 
 class TestRenderVersion:
-    def test_older_version_is_retired_then_removed(
-        self, tmp_path: Path, cache: ThumbnailCache, source: Path
-    ) -> None:
+    @pytest.fixture
+    def cached(self, cache: ThumbnailCache, source: Path) -> uuid.UUID:
+        """A media whose medium thumbnail is on disk."""
         media_id = uuid.uuid4()
         asyncio.run(cache.get(media_id, MEDIUM, source=source))
+        return media_id
+
+    def test_older_version_is_retired_then_removed(
+        self, tmp_path: Path, cache: ThumbnailCache, cached: uuid.UUID
+    ) -> None:
         stamp = tmp_path / "render-version"
         stamp.write_text(f"{RENDER_VERSION - 1}\n")
         other = cache.root / "not-a-shard"
         other.mkdir()
 
         assert adopt_render_version(cache.root, stamp) == 1
-        assert cache.read(media_id, MEDIUM) is None
+        assert cache.read(cached, MEDIUM) is None
         assert stamp.read_text() == f"{RENDER_VERSION}\n"
         retired = [p for p in cache.root.iterdir() if p.name.startswith(".retired-")]
         assert len(retired) == 1 and files_under(retired[0])  # renamed, not yet deleted
@@ -325,15 +330,13 @@ class TestRenderVersion:
         assert sorted(p.name for p in cache.root.iterdir()) == ["not-a-shard"]
 
     def test_current_version_is_kept(
-        self, tmp_path: Path, cache: ThumbnailCache, source: Path
+        self, tmp_path: Path, cache: ThumbnailCache, source: Path, cached: uuid.UUID
     ) -> None:
-        media_id = uuid.uuid4()
-        asyncio.run(cache.get(media_id, MEDIUM, source=source))
         stamp = tmp_path / "render-version"
         assert adopt_render_version(cache.root, stamp) == 1  # no stamp: made by an unknown version
-        asyncio.run(cache.get(media_id, MEDIUM, source=source))
+        asyncio.run(cache.get(cached, MEDIUM, source=source))
         assert adopt_render_version(cache.root, stamp) == 0
-        assert cache.read(media_id, MEDIUM) is not None
+        assert cache.read(cached, MEDIUM) is not None
 
     def test_no_cache_yet(self, tmp_path: Path) -> None:
         stamp = tmp_path / "render-version"
