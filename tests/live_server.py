@@ -22,9 +22,15 @@ class LiveServer:
     """Starts `mosaic serve` with its data in `data_dir`; `stop()` returns what it printed."""
 
     def __init__(
-        self, data_dir: Path, *, workers: int | None = 1, env: dict[str, str] | None = None
+        self,
+        data_dir: Path,
+        *,
+        workers: int | None = 1,
+        env: dict[str, str] | None = None,
+        logs: bool = False,
     ) -> None:
-        """`workers=None` leaves the count to the server (one per core)."""
+        """`workers=None` leaves the count to the server (one per core); with
+        `logs`, what it logs (stderr) is in what `stop()` returns."""
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         environment = {
@@ -42,7 +48,7 @@ class LiveServer:
             [str(mosaic), "serve"],
             env=environment,
             stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT if logs else subprocess.DEVNULL,
             text=True,
             start_new_session=True,  # its own process group: kill() reaches the workers too
         )

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from PIL import Image
 
+from mosaic.thumbnails import RENDER_VERSION
 from tests.images import encode
 from tests.live_server import LiveServer
 
@@ -79,3 +80,23 @@ def test_stop_while_a_worker_is_still_starting(data_dir: Path) -> None:
         assert time.monotonic() - started < 8
         with pytest.raises(ProcessLookupError):
             os.killpg(server.process.pid, 0)  # nothing left in the server's process group
+
+
+def test_serve_retires_thumbnails_of_an_older_render_version(data_dir: Path) -> None:
+    # What an upgrade finds: a cache made by version 1 and the stamp that says so.
+    shard = data_dir / "cache" / "ab"
+    (shard / "ab5e1c1e-0000-4000-8000-000000000000").mkdir(parents=True)
+    (shard / "ab5e1c1e-0000-4000-8000-000000000000" / "medium.jpg").write_bytes(b"\xff\xd8\xff\xd9")
+    (data_dir / "render-version").write_text("1\n")
+
+    server = LiveServer(data_dir, workers=2, env={"MOSAIC_LOG_LEVEL": "INFO"}, logs=True)
+    try:
+        assert (data_dir / "render-version").read_text() == f"{RENDER_VERSION}\n"
+        for _ in range(100):  # the retired folder is removed in the background
+            if not any((data_dir / "cache").iterdir()):
+                break
+            time.sleep(0.05)
+        assert list((data_dir / "cache").iterdir()) == []
+    finally:
+        out = server.stop()
+    assert f"render version {RENDER_VERSION} (was 1): 1 cache folders retired" in out, out

@@ -181,6 +181,7 @@ def served_app() -> MosaicApp:
     app inside its running loop; there the lifespan prepares, as for any host.
     """
     settings = Settings()
+    configure_logging(settings.log_level)  # what preparing logs is not lost
     try:
         asyncio.get_running_loop()
     except RuntimeError:
