@@ -84,9 +84,9 @@ def test_stop_while_a_worker_is_still_starting(data_dir: Path) -> None:
 
 def test_serve_retires_thumbnails_of_an_older_render_version(data_dir: Path) -> None:
     # What an upgrade finds: a cache made by version 1 and the stamp that says so.
-    shard = data_dir / "cache" / "ab"
-    (shard / "ab5e1c1e-0000-4000-8000-000000000000").mkdir(parents=True)
-    (shard / "ab5e1c1e-0000-4000-8000-000000000000" / "medium.jpg").write_bytes(b"\xff\xd8\xff\xd9")
+    entry = data_dir / "cache" / "ab" / "ab5e1c1e-0000-4000-8000-000000000000"
+    entry.mkdir(parents=True)
+    (entry / "medium.jpg").write_bytes(b"\xff\xd8\xff\xd9")
     (data_dir / "render-version").write_text("1\n")
 
     server = LiveServer(data_dir, workers=2, env={"MOSAIC_LOG_LEVEL": "INFO"}, logs=True)
