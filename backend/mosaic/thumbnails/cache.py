@@ -33,6 +33,7 @@ _LOCK_TIMEOUT_SECONDS = 60
 _LOCK_POLL_SECONDS = 0.001
 # A shard of the layout: the first two hex digits of the media ids below it.
 _SHARD = re.compile(r"[0-9a-f]{2}")
+_SHARD_GLOB = "[0-9a-f][0-9a-f]"
 # Shards of an older render version, renamed aside until `clean_stale` removes them.
 _RETIRED_PREFIX = ".retired-"
 
@@ -284,9 +285,9 @@ class ThumbnailCache:
             shutil.rmtree(retired, ignore_errors=True)
             removed += not retired.exists()
         presets: set[Path] = set()
-        for leftover in self.root.glob("[0-9a-f][0-9a-f]/*/*.lock"):
+        for leftover in self.root.glob(f"{_SHARD_GLOB}/*/*.lock"):
             presets.add(leftover.with_suffix(""))
-        for temp in self.root.glob(f"[0-9a-f][0-9a-f]/*/.*{_TEMP_SUFFIX}"):
+        for temp in self.root.glob(f"{_SHARD_GLOB}/*/.*{_TEMP_SUFFIX}"):
             presets.add(temp.parent / temp.name[1:].split(".", 1)[0])
         for preset in sorted(presets):
             lock_path = preset.parent / f"{preset.name}.lock"
