@@ -1,13 +1,12 @@
 """Two server settings side by side on cold galleries, in pairs: does B render faster than A?
 
-One gallery on each machine-wide setting is only comparable with another run
-a few seconds apart: this machine's speed drifts by 10-30% within minutes, so
-galleries of one setting, run minutes after the other's, cannot show a 3%
-change. Here both servers run at once (idle but for the one measured), each
-pair of galleries runs back to back on the same images (uploaded again to each
-server, so every request is a cold miss) and the order alternates, so the
-drift falls on both sides. The result is the median of the pairs' speed-ups
-and how many pairs B won.
+This machine's speed drifts by 10-30% within minutes, so galleries of one
+setting run minutes after those of another cannot show a 3% change. Here both
+servers run at once (each idle while the other is measured), each pair of
+galleries runs back to back on the same images (uploaded again to each server,
+so every request is a cold miss) and the order alternates, so the drift falls
+on both sides. The result is the median of the pairs' speed-ups and how many
+pairs B won.
 
 Run: uv run python -m tests.bench.compare --pairs 12 MOSAIC_RENDER_THREADS=2
 Bounded: pairs x (2 galleries of --gallery misses + their uploads), ~8 s a pair.
