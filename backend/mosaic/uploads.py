@@ -118,7 +118,8 @@ async def receive_upload(request: Request, *, directory: Path, max_bytes: int) -
             parser.finalize()
             if collector.seen_file:
                 # On disk before the row says it exists: an upload that got a 201
-                # survives a power cut.
+                # survives a power cut. It also keeps later fsyncs (thumbnails)
+                # from paying for this file's dirty pages.
                 await handle.flush()
                 await asyncio.to_thread(os.fsync, handle.fileno())
         if not collector.seen_file:

@@ -290,6 +290,27 @@ class TestCrashSafety:
         finally:
             cache.close()
 
+    async def test_whole_file_is_fsynced_before_the_rename(
+        self, cache: ThumbnailCache, source: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # A power cut cannot be had here: watch the two system calls that make a
+        # renamed thumbnail survive one, and their order.
+        calls: list[tuple[str, object]] = []
+        real_fsync, real_replace = os.fsync, os.replace
+
+        def fsync(fd: int) -> None:
+            calls.append(("fsync", os.fstat(fd).st_size))
+            real_fsync(fd)
+
+        def replace(src: str, dst: str) -> None:
+            calls.append(("replace", Path(dst).name))
+            real_replace(src, dst)
+
+        monkeypatch.setattr(os, "fsync", fsync)
+        monkeypatch.setattr(os, "replace", replace)
+        thumb = await cache.get(uuid.uuid4(), MEDIUM, source=source)
+        assert calls == [("fsync", len(thumb.data)), ("replace", "medium.jpg")]
+
     async def test_after_crash_a_request_renders_a_whole_file(
         self, tmp_path: Path, source: Path
     ) -> None:

@@ -72,17 +72,17 @@ def write_atomic(target: Path, data: bytes) -> None:
     """Write `data` to `target` so that readers see the old file or the whole new one.
 
     The temporary file lives in the target's directory, so `os.replace` is a
-    rename within one filesystem. It is not fsynced: a thumbnail can always be
-    rendered again, and after a power cut the worst a file can be is empty or
-    cut short, which every read rejects (`_read_valid`: a JPEG starts with
-    SOI and ends with EOI) and renders again. The fsync cost a render thread
-    ~0.3 ms of CPU and more of waiting, ~3% of the cold-gallery rate.
-    Originals are fsynced (`uploads.py`): nothing can render them again.
+    rename within one filesystem; it is fsynced first so a crash after the
+    rename cannot leave an empty file under the final name (~0.4 ms here for a
+    20 KB thumbnail, 0.16 ms of it CPU). Every read still rejects a file without
+    SOI and EOI (`_read_valid`), whatever a crash or another tool left.
     """
     fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=_TEMP_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(temp, target)
     except BaseException:
         with suppress(FileNotFoundError):
