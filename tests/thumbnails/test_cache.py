@@ -5,12 +5,14 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from filelock import FileLock
+from filelock import FileLock, Timeout
 from PIL import Image
 
 from mosaic.thumbnails import (
@@ -150,6 +152,42 @@ class TestMissAndHit:
         first.cancel()
         assert is_complete_jpeg((await second).data)
         assert counting.generations == 1
+
+    async def test_renders_go_on_while_a_write_waits_on_the_disk(
+        self, tmp_path: Path, source: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        counting = Counting()
+        cache = ThumbnailCache(tmp_path / "cache", max_pixels=10**8, threads=1, metrics=counting)
+        stalled, go_on = threading.Event(), threading.Event()
+        real_fsync = os.fsync
+
+        def slow_first_fsync(fd: int) -> None:
+            if not stalled.is_set():
+                stalled.set()
+                go_on.wait(10)  # the disk is slow for the first write
+            real_fsync(fd)
+
+        monkeypatch.setattr(os, "fsync", slow_first_fsync)
+        first_id = uuid.uuid4()
+        try:
+            first = asyncio.ensure_future(cache.get(first_id, MEDIUM, source=source))
+            assert await asyncio.to_thread(stalled.wait, 10)
+            second = asyncio.ensure_future(cache.get(uuid.uuid4(), MEDIUM, source=source))
+            # One render thread, and the first write is stuck: the second render runs anyway.
+            deadline = time.monotonic() + 10
+            while counting.generations < 2 and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+            assert counting.generations == 2 and not first.done()
+            # The first entry's lock is held until its file is in place: another
+            # process could not start rendering it meanwhile.
+            with pytest.raises(Timeout):
+                FileLock(cache.entry_dir(first_id) / "medium.lock", timeout=0).acquire()
+            go_on.set()
+            assert (await first).data == cache.path_for(first_id, MEDIUM).read_bytes()
+            assert is_complete_jpeg((await second).data)
+        finally:
+            go_on.set()
+            cache.close()
 
     async def test_missing_source_creates_nothing(
         self, cache: ThumbnailCache, tmp_path: Path
