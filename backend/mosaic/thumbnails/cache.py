@@ -172,7 +172,7 @@ class ThumbnailCache:
     A miss is rendered in one thread pool and written (temporary file, fsync,
     rename) in another, the entry's lock held throughout: while a write waits on
     the disk, its render thread goes on to the next render instead of leaving a
-    core idle (~4% of a cold gallery's rate, see docs/performance.md).
+    core idle (see docs/performance.md: the fsync then costs a cold gallery ~1%, not ~11%).
 
     Example (inside a coroutine)::
 
