@@ -1,4 +1,6 @@
+import asyncio
 import io
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -118,6 +120,21 @@ async def upload(
 
 def files_under(path: Path) -> list[Path]:
     return sorted(p for p in path.rglob("*") if p.is_file()) if path.exists() else []
+
+
+def wait_until(condition: Callable[[], object], seconds: float) -> None:
+    """Poll `condition` until it holds or `seconds` pass, for work a server does
+    in the background; the caller asserts what it expects afterwards."""
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+async def wait_until_async(condition: Callable[[], object], seconds: float) -> None:
+    """`wait_until` inside a coroutine: the event loop runs on meanwhile."""
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

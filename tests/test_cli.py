@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from mosaic.thumbnails import RENDER_VERSION
+from tests.conftest import wait_until
 from tests.images import encode
 from tests.live_server import LiveServer
 
@@ -92,10 +93,8 @@ def test_serve_retires_thumbnails_of_an_older_render_version(data_dir: Path) -> 
     server = LiveServer(data_dir, workers=2, env={"MOSAIC_LOG_LEVEL": "INFO"}, logs=True)
     try:
         assert (data_dir / "render-version").read_text() == f"{RENDER_VERSION}\n"
-        for _ in range(100):  # the retired folder is removed in the background
-            if not any((data_dir / "cache").iterdir()):
-                break
-            time.sleep(0.05)
+        # The retired folder is removed in the background.
+        wait_until(lambda: not any((data_dir / "cache").iterdir()), seconds=5)
         assert list((data_dir / "cache").iterdir()) == []
     finally:
         out = server.stop()

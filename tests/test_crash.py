@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 from PIL import Image
 
+from tests.conftest import wait_until
 from tests.images import encode, quadrants
 from tests.live_server import LiveServer
 
@@ -86,9 +87,7 @@ def test_sigkill_during_renders(tmp_path: Path) -> None:
     # A clean start removes what the crashes left, and every thumbnail is served whole.
     server = LiveServer(data_dir, env=env)
     try:
-        deadline = time.monotonic() + 10
-        while check_cache(cache) and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_until(lambda: check_cache(cache) == 0, seconds=10)
         assert check_cache(cache) == 0
         with httpx.Client(base_url=server.url, headers=headers, timeout=30) as client:
             for url in urls:

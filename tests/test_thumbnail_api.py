@@ -12,7 +12,7 @@ from PIL import Image
 from mosaic.config import Settings
 from mosaic.main import create_app
 from mosaic.thumbnails import RENDER_VERSION
-from tests.conftest import ADMIN_PASSWORD, files_under, login, upload
+from tests.conftest import ADMIN_PASSWORD, files_under, login, upload, wait_until_async
 from tests.images import encode, jpeg_with_gps, oriented_jpeg
 
 pytestmark = pytest.mark.anyio
@@ -288,8 +288,7 @@ class TestRenderVersion:
         assert stamp.read_text().strip() == str(RENDER_VERSION)
         # The retired folder is removed in the background once the app is up.
         shard = cached.parent.parent
-        for _ in range(100):
-            if [p.name for p in shard.parent.iterdir()] == [shard.name]:
-                break
-            await asyncio.sleep(0.05)
+        await wait_until_async(
+            lambda: [p.name for p in shard.parent.iterdir()] == [shard.name], seconds=5
+        )
         assert [p.name for p in shard.parent.iterdir()] == [shard.name]

@@ -6,7 +6,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +22,7 @@ from mosaic.thumbnails import (
     TooSlow,
     adopt_render_version,
 )
-from tests.conftest import files_under
+from tests.conftest import files_under, wait_until_async
 from tests.images import encode
 
 pytestmark = pytest.mark.anyio
@@ -174,9 +173,7 @@ class TestMissAndHit:
             assert await asyncio.to_thread(stalled.wait, 10)
             second = asyncio.ensure_future(cache.get(uuid.uuid4(), MEDIUM, source=source))
             # One render thread, and the first write is stuck: the second render runs anyway.
-            deadline = time.monotonic() + 10
-            while counting.generations < 2 and time.monotonic() < deadline:
-                await asyncio.sleep(0.01)
+            await wait_until_async(lambda: counting.generations == 2, seconds=10)
             assert counting.generations == 2 and not first.done()
             # The first entry's lock is held until its file is in place: another
             # process could not start rendering it meanwhile.
