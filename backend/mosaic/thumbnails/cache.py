@@ -3,7 +3,6 @@
 import asyncio
 import logging
 import os
-import re
 import secrets
 import shutil
 import tempfile
@@ -32,7 +31,6 @@ _TEMP_SUFFIX = ".tmp"
 _LOCK_TIMEOUT_SECONDS = 60
 _LOCK_POLL_SECONDS = 0.001
 # A shard of the layout: the first two hex digits of the media ids below it.
-_SHARD = re.compile(r"[0-9a-f]{2}")
 _SHARD_GLOB = "[0-9a-f][0-9a-f]"
 # Shards of an older render version, renamed aside until `clean_stale` removes them.
 _RETIRED_PREFIX = ".retired-"
@@ -113,7 +111,7 @@ def adopt_render_version(root: Path, stamp: Path) -> int:
         return 0
     retired = 0
     try:
-        shards = [path for path in root.iterdir() if _SHARD.fullmatch(path.name)]
+        shards = [path for path in root.iterdir() if path.match(_SHARD_GLOB)]
         token = secrets.token_hex(4)
         for shard in shards:
             os.rename(shard, root / f"{_RETIRED_PREFIX}{token}-{shard.name}")
