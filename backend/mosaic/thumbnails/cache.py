@@ -8,7 +8,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,6 +149,40 @@ def _release(lock: FileLock) -> None:
     lock.release()
 
 
+_Settle = Callable[[tuple[bytes, bool] | None, BaseException | None], None]
+
+
+def _settle(
+    future: asyncio.Future[tuple[bytes, bool]],
+    result: tuple[bytes, bool] | None,
+    error: BaseException | None,
+) -> None:
+    """Event loop side: complete a miss's future, unless it is already done."""
+    if future.done():
+        return
+    if error is None:
+        assert result is not None
+        future.set_result(result)
+    elif isinstance(error, CancelledError):
+        future.cancel()
+    else:
+        future.set_exception(error)
+
+
+def _settled(
+    settle: _Settle, step: Callable[..., tuple[bytes, bool] | None], *args: object
+) -> None:
+    """Pool thread: run one step of a miss and settle the request with what it
+    returns or raises (a step that returns None has handed the miss on)."""
+    try:
+        result = step(*args)
+    except BaseException as exc:
+        settle(None, exc)
+    else:
+        if result is not None:
+            settle(result, None)
+
+
 @dataclass(frozen=True, slots=True)
 class _Rendered:
     """What a render thread hands on: the bytes, and the entry's lock, still held,
@@ -256,7 +290,7 @@ class ThumbnailCache:
         if future is None:
             if len(self._inflight) >= self.max_pending:
                 raise Overloaded(f"{len(self._inflight)} thumbnails are being rendered")
-            future = asyncio.ensure_future(self._produce(media_id, spec, source))
+            future = self._start(media_id, spec, source)
             self._inflight[key] = future
             future.add_done_callback(self._forget(key, future))
         # shield: a client that disconnects must not cancel the render others wait on.
@@ -329,21 +363,31 @@ class ThumbnailCache:
             )
         return removed
 
-    async def _produce(
+    def _start(
         self, media_id: UUID, spec: ThumbnailSpec, source: Path
-    ) -> tuple[bytes, bool]:
+    ) -> asyncio.Future[tuple[bytes, bool]]:
+        """Hand a miss to the render pool; the future is settled by the thread
+        that finishes it (the render thread, or the writer thread it hands on to).
+
+        One wake-up of the event loop per miss, where awaiting each pool in turn
+        took two, plus a task and two wrapped futures (docs/performance.md).
+        """
         loop = asyncio.get_running_loop()
-        rendered = await loop.run_in_executor(
-            self._executor, self._generate, media_id, spec, source
-        )
-        if rendered.lock is None:
-            return rendered.data, rendered.generated
-        if self._closed:  # shutting down: serve it, keep nothing
-            _release(rendered.lock)
-            return rendered.data, True
-        return await loop.run_in_executor(
-            self._writer, self._store, media_id, spec, source, rendered.data, rendered.lock
-        )
+        future: asyncio.Future[tuple[bytes, bool]] = loop.create_future()
+
+        def settle(result: tuple[bytes, bool] | None, error: BaseException | None) -> None:
+            with suppress(RuntimeError):  # the loop is closed: nobody is waiting
+                loop.call_soon_threadsafe(_settle, future, result, error)
+
+        def cancelled(job: Future[None]) -> None:
+            # close() cancels renders still queued: their requests see the cancellation.
+            if job.cancelled():
+                settle(None, CancelledError())
+
+        self._executor.submit(
+            _settled, settle, self._miss, media_id, spec, source, settle
+        ).add_done_callback(cancelled)
+        return future
 
     # -- worker-thread side -------------------------------------------------
 
@@ -380,6 +424,31 @@ class ThumbnailCache:
             raise
         _release(lock)
         return _Rendered(cached[0], lock=None, generated=False)
+
+    def _miss(
+        self, media_id: UUID, spec: ThumbnailSpec, source: Path, settle: _Settle
+    ) -> tuple[bytes, bool] | None:
+        """Render thread: render, then hand the bytes to a writer thread to store
+        (None: the writer settles the request), or return them when there is
+        nothing to store."""
+        rendered = self._generate(media_id, spec, source)
+        if rendered.lock is None:
+            return rendered.data, rendered.generated
+        if not self._closed:
+            with suppress(RuntimeError):  # the writer pool is shut down: as below
+                self._writer.submit(
+                    _settled,
+                    settle,
+                    self._store,
+                    media_id,
+                    spec,
+                    source,
+                    rendered.data,
+                    rendered.lock,
+                )
+                return None
+        _release(rendered.lock)  # shutting down: serve it, keep nothing
+        return rendered.data, True
 
     def _store(
         self, media_id: UUID, spec: ThumbnailSpec, source: Path, data: bytes, lock: FileLock
