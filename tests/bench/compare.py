@@ -13,13 +13,13 @@ Bounded: pairs x (2 galleries of --gallery misses + their uploads), ~8 s a pair.
 """
 
 import argparse
-import asyncio
 import shutil
 import statistics
 import tempfile
 from pathlib import Path
 
 import httpx
+import uvloop
 
 from tests.bench.misses import PASSWORD, distinct, gallery, upload
 from tests.bench.test_render_benchmark import photo_like
@@ -67,7 +67,7 @@ def compare(work: Path, settings: dict[str, str], pairs: int, size: int) -> list
                         upload(client, data, f"c{i}.jpg") for i, data in enumerate(images)
                     ]
             for name in ("A", "B") if pair % 2 == 0 else ("B", "A"):
-                seconds[name], _ = asyncio.run(
+                seconds[name], _ = uvloop.run(
                     gallery(servers[name].url, headers[name], paths[name])
                 )
             speedups.append(seconds["A"] / seconds["B"])
