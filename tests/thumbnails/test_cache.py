@@ -9,11 +9,13 @@ import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from filelock import FileLock, Timeout
 from PIL import Image
 
+import mosaic.thumbnails.cache as cache_module
 from mosaic.thumbnails import (
     RENDER_VERSION,
     SPECS,
@@ -21,6 +23,7 @@ from mosaic.thumbnails import (
     ThumbnailCache,
     TooSlow,
     adopt_render_version,
+    render_thumbnail,
 )
 from tests.conftest import files_under, wait_until_async
 from tests.images import encode
@@ -182,6 +185,39 @@ class TestMissAndHit:
             go_on.set()
             assert (await first).data == cache.path_for(first_id, MEDIUM).read_bytes()
             assert is_complete_jpeg((await second).data)
+        finally:
+            go_on.set()
+            cache.close()
+
+    async def test_close_serves_the_running_render_and_cancels_queued_ones(
+        self, tmp_path: Path, source: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        started, go_on = threading.Event(), threading.Event()
+
+        def held_first_render(*args: Any, **kwargs: Any) -> bytes:
+            if not started.is_set():
+                started.set()
+                go_on.wait(10)
+            return render_thumbnail(*args, **kwargs)
+
+        monkeypatch.setattr(cache_module, "render_thumbnail", held_first_render)
+        cache = ThumbnailCache(tmp_path / "cache", max_pixels=10**8, threads=1)
+        running_id = uuid.uuid4()
+        try:
+            running = asyncio.ensure_future(cache.get(running_id, MEDIUM, source=source))
+            assert await asyncio.to_thread(started.wait, 10)
+            queued = asyncio.ensure_future(cache.get(uuid.uuid4(), MEDIUM, source=source))
+            await asyncio.sleep(0)  # its render is queued behind the held one
+            closing = asyncio.ensure_future(asyncio.to_thread(cache.close))
+            # Shutting down: a render that never started cancels its request at
+            # once, instead of leaving it waiting for good.
+            with pytest.raises(asyncio.CancelledError):
+                await asyncio.wait_for(queued, 5)
+            go_on.set()
+            await asyncio.wait_for(closing, 10)
+            # The render that was running is served, and nothing is kept.
+            assert is_complete_jpeg((await asyncio.wait_for(running, 5)).data)
+            assert files_under(cache.root) == []
         finally:
             go_on.set()
             cache.close()

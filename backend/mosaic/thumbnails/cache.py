@@ -74,7 +74,7 @@ def write_atomic(target: Path, data: bytes) -> os.stat_result:
     rename cannot leave an empty file under the final name (~0.5-1 ms here for a
     20 KB thumbnail, 0.2 ms of it CPU). Every read still rejects a file without
     SOI and EOI (`_read_valid`), whatever a crash or another tool left. Plain
-    `os` calls, not `tempfile.mkstemp` and a file object: ~0.13 ms less CPU per
+    `os` calls, not `tempfile.mkstemp` and a file object: ~0.12 ms less CPU per
     thumbnail (docs/performance.md), with the same private mode (0600) and the
     same kind of name (`.<name>.<random>.tmp`, which `clean_stale` finds).
     """
