@@ -86,6 +86,19 @@ class Harness:
         )
         return response
 
+    @property
+    def source(self) -> Path:
+        """The uploaded original, as the cache renders it."""
+        return self.settings.originals_dir / str(self.media_id)
+
+    def evict(self) -> None:
+        """Remove the medium thumbnail from disk (the memory tier checks the file)."""
+        self.app.state.cache.path_for(self.media_id, SPECS["medium"]).unlink(missing_ok=True)
+
+    def miss(self) -> None:
+        """Fetch the medium thumbnail: a cold miss right after `evict`."""
+        assert self.get(self.media["thumbnail_url"]).status_code == 200
+
     def close(self) -> None:
         self.run(self.client.aclose())
         self.app.state.cache.close()
@@ -101,23 +114,12 @@ def harness(tmp_path_factory: pytest.TempPathFactory, photo_12mp: bytes) -> Iter
 
 
 def test_bare_render(benchmark: Any, harness: Harness) -> None:
-    source = harness.settings.originals_dir / str(harness.media_id)
-    benchmark(render_thumbnail, source, SPECS["medium"], max_pixels=10**8)
+    benchmark(render_thumbnail, harness.source, SPECS["medium"], max_pixels=10**8)
     record("bare_render", benchmark.stats.stats.median)
 
 
 def test_http_cold_miss(benchmark: Any, harness: Harness) -> None:
-    url = harness.media["thumbnail_url"]
-    path = harness.app.state.cache.path_for(harness.media_id, SPECS["medium"])
-
-    def evict() -> None:
-        path.unlink(missing_ok=True)
-
-    def miss() -> None:
-        response = harness.get(url)
-        assert response.status_code == 200
-
-    benchmark.pedantic(miss, setup=evict, rounds=20, warmup_rounds=1)
+    benchmark.pedantic(harness.miss, setup=harness.evict, rounds=20, warmup_rounds=1)
     record("http_cold_miss", benchmark.stats.stats.median)
 
 
@@ -126,19 +128,16 @@ def test_miss_over_bare_render_in_pairs(harness: Harness) -> None:
     back to back, in alternating order, PAIRS times; the score is the median of
     the pairs' ratios. The two benchmarks above run about a minute apart, and
     their medians move by 5-6 ms (7%) between repeats on this machine."""
-    url = harness.media["thumbnail_url"]
-    source = harness.settings.originals_dir / str(harness.media_id)
-    path = harness.app.state.cache.path_for(harness.media_id, SPECS["medium"])
 
     def bare() -> float:
         started = time.perf_counter()
-        render_thumbnail(source, SPECS["medium"], max_pixels=10**8)
+        render_thumbnail(harness.source, SPECS["medium"], max_pixels=10**8)
         return time.perf_counter() - started
 
     def miss() -> float:
-        path.unlink(missing_ok=True)
+        harness.evict()
         started = time.perf_counter()
-        assert harness.get(url).status_code == 200
+        harness.miss()
         return time.perf_counter() - started
 
     ratios = []
