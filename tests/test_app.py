@@ -130,16 +130,6 @@ class TestSettings:
         assert settings.max_pixels == 100_000_000
         assert settings.resolved_workers == len(os.sched_getaffinity(0)) and settings.port == 8000
 
-    def test_render_slots(self) -> None:
-        cores = len(os.sched_getaffinity(0))
-        # By default the workers share one render per core; each owns its share.
-        assert Settings(workers=1).render_slots == (cores, cores)
-        assert Settings(workers=cores).render_slots == (cores, 1)
-        # More workers than cores: each still owns one.
-        assert Settings(workers=cores + 2).render_slots == (cores + 2, 1)
-        # Threads set: each worker renders on its own, no slots.
-        assert Settings(render_threads=3).render_slots is None
-
     def test_environment(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv("MOSAIC_DATA_DIR", str(tmp_path))
         monkeypatch.setenv("MOSAIC_MAX_UPLOAD_BYTES", "1234")

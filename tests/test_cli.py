@@ -52,9 +52,6 @@ def test_serve_with_two_workers(data_dir: Path) -> None:
             assert len({r.content for r in responses}) == 1
             cache_files = sorted(p.name for p in (data_dir / "cache").rglob("*") if p.is_file())
             assert cache_files == ["medium.jpg"]
-            # The workers share the cores through render slots beside the cache,
-            # not in it.
-            assert (data_dir / ".render-slots").is_dir()
 
             # /metrics adds up every worker, whichever answers (new connections
             # spread over both): one render, sixteen thumbnail requests.

@@ -55,11 +55,9 @@ class Settings(BaseSettings):
     workers: int | None = Field(default=None, ge=1)
     # The ASGI server behind `mosaic serve`; see docs/performance.md for why.
     server: Literal["granian", "uvicorn"] = "granian"
-    # Threads per worker process that decode and encode thumbnails. By default
-    # each worker has one per core and all workers together render at most one
-    # thumbnail per core at a time: a worker whose connections brought it more
-    # misses uses the cores the others leave idle (thumbnails/slots.py). Set,
-    # each worker renders on that many threads of its own, whatever the others do.
+    # Threads per worker process that decode and encode thumbnails; by default
+    # the cores shared out between the workers (renders are CPU-bound: more
+    # threads than cores only add memory and context switches).
     render_threads: int | None = Field(default=None, ge=1)
     # Renders running or queued per process before new misses get 503 +
     # Retry-After (hits are still served): 64 is ~1 s of work on 2 cores.
@@ -90,16 +88,6 @@ class Settings(BaseSettings):
         if self.render_threads is not None:
             return self.render_threads
         return max(1, _cores() // self.resolved_workers)
-
-    @property
-    def render_slots(self) -> tuple[int, int] | None:
-        """Renders at once across all workers and how many of those each worker
-        owns, when the workers share the cores (`render_threads` unset): one per
-        core, and at least one per worker (thumbnails/slots.py)."""
-        if self.render_threads is not None:
-            return None
-        slots = max(_cores(), self.resolved_workers)
-        return slots, max(1, slots // self.resolved_workers)
 
     @property
     def memory_cache_bytes_per_worker(self) -> int:

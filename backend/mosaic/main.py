@@ -25,13 +25,11 @@ from .metrics import Metrics
 from .openapi import install as install_openapi
 from .routes import auth, health, media, users
 from .security import TokenIssuer
-from .thumbnails import RenderSlots, ThumbnailCache, adopt_render_version
+from .thumbnails import ThumbnailCache, adopt_render_version
 
 logger = logging.getLogger("mosaic")
 # Held while one process migrates and creates the first admin.
 _PREPARE_LOCK = ".prepare.lock"
-# Lock files of the render slots the workers share (thumbnails/slots.py).
-_RENDER_SLOTS = ".render-slots"
 # Which render version made the cached thumbnails (see adopt_render_version).
 RENDER_VERSION_FILE = "render-version"
 
@@ -118,20 +116,6 @@ class MosaicApp(FastAPI):
     async def by_the_book(self, scope: Scope, receive: Receive, send: Send) -> None:
         """FastAPI's own handling: what `ThumbnailHits` falls back to."""
         await super().__call__(scope, receive, send)
-
-
-def _render_slots(settings: Settings) -> RenderSlots | None:
-    """The render slots this worker shares with the others, unless the render
-    threads are set (or the folder for them cannot be made)."""
-    shares = settings.render_slots
-    if shares is None:
-        return None
-    slots, own = shares
-    try:
-        return RenderSlots(settings.data_dir / _RENDER_SLOTS, slots=slots, own=own)
-    except OSError as exc:
-        logger.error("render slots unavailable, each worker renders on its own threads: %s", exc)
-        return None
 
 
 def _traced(app: FastAPI) -> bool:
@@ -245,7 +229,6 @@ def create_app(settings: Settings | None = None, *, prepared: bool = False) -> M
         max_pixels=settings.max_pixels,
         cpu_seconds=settings.render_cpu_seconds,
         threads=settings.resolved_render_threads,
-        slots=_render_slots(settings),
         memory_bytes=settings.memory_cache_bytes_per_worker,
         max_pending=settings.render_queue,
         metrics=metrics,

@@ -19,7 +19,6 @@ import mosaic.thumbnails.cache as cache_module
 from mosaic.thumbnails import (
     RENDER_VERSION,
     SPECS,
-    RenderSlots,
     SourceMissing,
     ThumbnailCache,
     TooSlow,
@@ -60,16 +59,9 @@ def counting() -> Counting:
     return Counting()
 
 
-@pytest.fixture(params=["threads", "slots"])
-def cache(
-    request: pytest.FixtureRequest, tmp_path: Path, counting: Counting
-) -> Iterator[ThumbnailCache]:
-    """Each test twice: render threads of its own, and render slots shared with
-    other processes (here none, so it owns one slot and borrows the other)."""
-    shared = RenderSlots(tmp_path / "slots", slots=2, own=1) if request.param == "slots" else None
-    store = ThumbnailCache(
-        tmp_path / "cache", max_pixels=10**8, threads=2, slots=shared, metrics=counting
-    )
+@pytest.fixture
+def cache(tmp_path: Path, counting: Counting) -> Iterator[ThumbnailCache]:
+    store = ThumbnailCache(tmp_path / "cache", max_pixels=10**8, threads=2, metrics=counting)
     yield store
     store.close()
 
@@ -197,9 +189,8 @@ class TestMissAndHit:
             go_on.set()
             cache.close()
 
-    @pytest.mark.parametrize("pool", ["threads", "slots"])
     async def test_close_serves_the_running_render_and_cancels_queued_ones(
-        self, tmp_path: Path, source: Path, monkeypatch: pytest.MonkeyPatch, pool: str
+        self, tmp_path: Path, source: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         started, go_on = threading.Event(), threading.Event()
 
@@ -210,8 +201,7 @@ class TestMissAndHit:
             return render_thumbnail(*args, **kwargs)
 
         monkeypatch.setattr(cache_module, "render_thumbnail", held_first_render)
-        shared = RenderSlots(tmp_path / "slots", slots=1, own=1) if pool == "slots" else None
-        cache = ThumbnailCache(tmp_path / "cache", max_pixels=10**8, threads=1, slots=shared)
+        cache = ThumbnailCache(tmp_path / "cache", max_pixels=10**8, threads=1)
         running_id = uuid.uuid4()
         try:
             running = asyncio.ensure_future(cache.get(running_id, MEDIUM, source=source))

@@ -12,7 +12,6 @@ from .exceptions import (
 )
 from .memory import MemoryTier
 from .render import CONTENT_TYPES, ImageInfo, probe_image, render_thumbnail
-from .slots import RenderPool, RenderSlots
 from .spec import DEFAULT_SPEC, RENDER_VERSION, SPECS, ThumbnailSpec, source_version
 
 __all__ = [
@@ -24,8 +23,6 @@ __all__ = [
     "ImageInfo",
     "MemoryTier",
     "Overloaded",
-    "RenderPool",
-    "RenderSlots",
     "SourceMissing",
     "Thumbnail",
     "ThumbnailCache",

@@ -19,7 +19,6 @@ from filelock import FileLock, Timeout
 from .exceptions import Overloaded, SourceMissing
 from .memory import MemoryTier, fingerprint
 from .render import render_thumbnail
-from .slots import RenderPool, RenderSlots
 from .spec import RENDER_VERSION, ThumbnailSpec
 
 logger = logging.getLogger("mosaic.thumbnails")
@@ -230,7 +229,6 @@ class ThumbnailCache:
         max_pixels: int,
         cpu_seconds: float | None = None,
         threads: int | None = None,
-        slots: RenderSlots | None = None,
         memory_bytes: int = 0,
         max_pending: int = 64,
         metrics: CacheMetrics | None = None,
@@ -242,13 +240,7 @@ class ThumbnailCache:
         self.cpu_seconds = cpu_seconds
         self._metrics = metrics
         threads = threads or os.cpu_count() or 2
-        # With `slots`, one render thread per slot, sharing the cores with the
-        # other worker processes (slots.py); else `threads` of its own.
-        self._executor: ThreadPoolExecutor | RenderPool = (
-            RenderPool(slots)
-            if slots is not None
-            else ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mosaic-render")
-        )
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mosaic-render")
         self._writer = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mosaic-write")
         self._closed = False
         self._inflight: dict[tuple[UUID, str], asyncio.Future[tuple[bytes, bool]]] = {}
