@@ -28,6 +28,7 @@ import asyncio
 import io
 import json
 import multiprocessing
+import os
 import re
 import shutil
 import statistics
@@ -139,6 +140,36 @@ async def fetch_all(
     for _, writer in streams:
         writer.close()
     return latencies
+
+
+def connections_per_process(port: int, pids: list[int]) -> list[int]:
+    """Established connections to `port` that each of `pids` holds, most first.
+
+    The workers share one listening socket and the kernel decides which one
+    accepts a connection, so a gallery's sixteen can split 8/8 or 12/4; at the
+    end of the gallery the worker with more still has renders queued while the
+    other's core idles (docs/performance.md)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local_port = int(fields[1].rsplit(":", 1)[1], 16)
+            if local_port == port and fields[3] == "01":  # ESTABLISHED
+                inodes.add(f"socket:[{fields[9]}]")
+    counts = []
+    for pid in pids:
+        held = 0
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                held += os.readlink(fd) in inodes
+            except OSError:
+                continue  # closed meanwhile
+        counts.append(held)
+    return sorted((count for count in counts if count), reverse=True)
+
+
+def count_connections(port: int, pids: list[int], into: list[int]) -> None:
+    into.extend(connections_per_process(port, pids))
 
 
 def proportional(pids: list[int]) -> int:
@@ -361,6 +392,8 @@ def measure(work: Path, args: argparse.Namespace) -> dict[str, float]:
             # by 10-20% within minutes (its host is shared).
             rates, baselines, gallery_ratios, machine_ratios, health_max = [], [], [], [], []
             served_rates, scaling_ratios = [], []
+            port = int(live.url.rsplit(":", 1)[1])
+            workers = server_processes(live.process.pid)
             for indexes in galleries:
                 sampled = set(indexes[:: max(1, len(indexes) // SINGLE_SAMPLE)][:SINGLE_SAMPLE])
                 paths, sample = [], []
@@ -375,7 +408,12 @@ def measure(work: Path, args: argparse.Namespace) -> dict[str, float]:
                 served = [upload(client, data, "s.jpg") for data in sample + sample]
                 before = baseline.one_thread(sample_paths)
                 served_before = one_connection(live.url, headers, served[: len(sample)])
+                split: list[int] = []
+                # Counted once every connection is open and busy.
+                counting = threading.Timer(0.3, count_connections, (port, workers, split))
+                counting.start()
                 elapsed, health = uvloop.run(gallery(live.url, headers, paths))
+                counting.join()
                 served_after = one_connection(live.url, headers, served[len(sample) :])
                 after = baseline.one_thread(sample_paths)
                 both = baseline.two_processes(sample_paths)
@@ -386,6 +424,13 @@ def measure(work: Path, args: argparse.Namespace) -> dict[str, float]:
                 served_rates.append(2 * len(sample) / (served_before + served_after))
                 scaling_ratios.append(rates[-1] / served_rates[-1])
                 health_max.append(max(health) * 1000)
+                print(
+                    f"gallery {len(rates)}: {gallery_ratios[-1]:.2f}x the single-thread rate "
+                    f"(two processes {machine_ratios[-1]:.2f}x); connections per worker (the "
+                    f"gallery's 16, the /healthz poll and the idle upload client): "
+                    f"{'/'.join(map(str, split)) or '?'}",
+                    flush=True,
+                )
             results.update(
                 single_thread_renders_per_s=statistics.median(baselines),
                 gallery_renders_per_s=statistics.median(rates),
