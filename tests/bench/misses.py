@@ -159,7 +159,11 @@ def connections_per_process(port: int, pids: list[int]) -> list[int]:
     counts = []
     for pid in pids:
         held = 0
-        for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            descriptors = list(Path(f"/proc/{pid}/fd").iterdir())
+        except OSError:
+            continue  # the process is gone
+        for fd in descriptors:
             try:
                 held += os.readlink(fd) in inodes
             except OSError:
