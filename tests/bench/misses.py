@@ -397,7 +397,6 @@ def measure(work: Path, args: argparse.Namespace) -> dict[str, float]:
             rates, baselines, gallery_ratios, machine_ratios, health_max = [], [], [], [], []
             served_rates, scaling_ratios = [], []
             port = int(live.url.rsplit(":", 1)[1])
-            workers = server_processes(live.process.pid)
             for indexes in galleries:
                 sampled = set(indexes[:: max(1, len(indexes) // SINGLE_SAMPLE)][:SINGLE_SAMPLE])
                 paths, sample = [], []
@@ -414,7 +413,7 @@ def measure(work: Path, args: argparse.Namespace) -> dict[str, float]:
                 served_before = one_connection(live.url, headers, served[: len(sample)])
                 split: list[int] = []
                 # Counted once every connection is open and busy.
-                counting = threading.Timer(0.3, count_connections, (port, workers, split))
+                counting = threading.Timer(0.3, count_connections, (port, pids, split))
                 counting.start()
                 elapsed, health = uvloop.run(gallery(live.url, headers, paths))
                 counting.join()
