@@ -17,10 +17,13 @@ just before and just after it, as the machine's speed drifts within minutes;
 the same renders in two processes at once, with no server, show what the
 machine itself reaches on both cores at that moment. The same images uploaded
 again and fetched cold on one connection, before and after, split the target
-in two: what a miss costs over a bare render, and how the server scales.
+in two: what a miss costs over a bare render, and how the server scales. And
+each gallery is fetched, with the same client, from a server that does nothing
+but render (tests/bench/render_only.py): what any server rendering over HTTP
+reaches here at that moment, and so what Mosaic's contract costs against it.
 
 Run: make bench  (or: uv run python -m tests.bench.misses)
-Bounded: about a thousand requests on 127.0.0.1, about a minute and a half.
+Bounded: about 1,600 requests on 127.0.0.1, about two minutes.
 """
 
 import argparse
@@ -37,6 +40,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, wait
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Self
 
@@ -45,6 +49,7 @@ import uvloop
 from PIL import Image
 
 from mosaic.thumbnails import SPECS, render_thumbnail
+from tests.bench.render_only import RenderOnlyServer
 from tests.bench.test_render_benchmark import photo_like
 from tests.live_server import LiveServer
 
@@ -338,12 +343,20 @@ def measure(work: Path, args: argparse.Namespace) -> dict[str, float]:
     galleries = [
         range(1000 * (g + 1), 1000 * (g + 1) + args.gallery) for g in range(args.galleries)
     ]
-    baseline = Baseline(work)
-
     extra = dict(item.split("=", 1) for item in args.env)
-    # The server's own worker count (one per core) unless --env says otherwise.
-    live = LiveServer(work / "data", workers=None, env={"MOSAIC_ADMIN_PASSWORD": PASSWORD, **extra})
-    try:
+    render_root = work / "render-only"
+    render_root.mkdir()
+    with ExitStack() as stack:
+        baseline = Baseline(work)
+        stack.callback(baseline.close)
+        # The server's own worker count (one per core) unless --env says otherwise.
+        live = LiveServer(
+            work / "data", workers=None, env={"MOSAIC_ADMIN_PASSWORD": PASSWORD, **extra}
+        )
+        stack.callback(live.stop)
+        workers = extra.get("MOSAIC_WORKERS")
+        render_only = RenderOnlyServer(render_root, int(workers) if workers else None)
+        stack.callback(render_only.stop)
         headers = live.token("admin", PASSWORD)
         with httpx.Client(base_url=live.url, headers=headers, timeout=120) as client:
             # Warm the worker (imports, pool threads) with a small miss.
@@ -396,13 +409,15 @@ def measure(work: Path, args: argparse.Namespace) -> dict[str, float]:
             # by 10-20% within minutes (its host is shared).
             rates, baselines, gallery_ratios, machine_ratios, health_max = [], [], [], [], []
             served_rates, scaling_ratios = [], []
+            render_only_ratios, contract_ratios = [], []
             port = int(live.url.rsplit(":", 1)[1])
-            for indexes in galleries:
+            for number, indexes in enumerate(galleries, 1):
                 sampled = set(indexes[:: max(1, len(indexes) // SINGLE_SAMPLE)][:SINGLE_SAMPLE])
                 paths, sample = [], []
                 for i in indexes:
                     data = distinct(scene, i)
                     paths.append(upload(client, data, f"g{i}.jpg"))
+                    (render_root / f"g{i}.jpg").write_bytes(data)
                     if i in sampled:
                         sample.append(data)
                 sample_paths = baseline.write(sample)
@@ -414,23 +429,35 @@ def measure(work: Path, args: argparse.Namespace) -> dict[str, float]:
                 split: list[int] = []
                 # Counted once every connection is open and busy.
                 counting = threading.Timer(0.3, count_connections, (port, pids, split))
+                # The render-only server's gallery runs beside Mosaic's, first
+                # every other time, so the machine's drift falls on both.
+                render_paths = [f"/g/g{i}.jpg" for i in indexes]
+                if number % 2 == 0:
+                    bare_elapsed, _ = uvloop.run(gallery(render_only.url, {}, render_paths))
                 counting.start()
                 elapsed, health = uvloop.run(gallery(live.url, headers, paths))
                 counting.join()
+                if number % 2 == 1:
+                    bare_elapsed, _ = uvloop.run(gallery(render_only.url, {}, render_paths))
                 served_after = one_connection(live.url, headers, served[len(sample) :])
                 after = baseline.one_thread(sample_paths)
                 both = baseline.two_processes(sample_paths)
+                for original in render_root.iterdir():
+                    original.unlink()
                 rates.append(len(paths) / elapsed)
                 baselines.append(2 * len(sample) / (before + after))
                 gallery_ratios.append(rates[-1] / baselines[-1])
                 machine_ratios.append(2 * len(sample) / both / baselines[-1])
+                render_only_ratios.append(len(paths) / bare_elapsed / baselines[-1])
+                contract_ratios.append(bare_elapsed / elapsed)
                 served_rates.append(2 * len(sample) / (served_before + served_after))
                 scaling_ratios.append(rates[-1] / served_rates[-1])
                 health_max.append(max(health) * 1000)
                 print(
-                    f"gallery {len(rates)}: {gallery_ratios[-1]:.2f}x the single-thread rate "
-                    f"(two processes {machine_ratios[-1]:.2f}x); connections per worker (the "
-                    f"gallery's 16, the /healthz poll and the idle upload client): "
+                    f"gallery {number}: {gallery_ratios[-1]:.2f}x the single-thread rate "
+                    f"(the render-only server {render_only_ratios[-1]:.2f}x, two processes "
+                    f"{machine_ratios[-1]:.2f}x); connections per worker (the gallery's 16, "
+                    f"the /healthz poll and the idle upload client): "
                     f"{'/'.join(map(str, split)) or '?'}",
                     flush=True,
                 )
@@ -441,13 +468,12 @@ def measure(work: Path, args: argparse.Namespace) -> dict[str, float]:
                 gallery_over_single_thread_min=min(gallery_ratios),
                 gallery_over_single_thread_max=max(gallery_ratios),
                 two_processes_over_single_thread=statistics.median(machine_ratios),
+                render_only_over_single_thread=statistics.median(render_only_ratios),
+                gallery_over_render_only=statistics.median(contract_ratios),
                 one_connection_renders_per_s=statistics.median(served_rates),
                 gallery_over_one_connection=statistics.median(scaling_ratios),
                 healthz_max_ms=max(health_max),
             )
-    finally:
-        live.stop()
-        baseline.close()
     return results
 
 
@@ -480,6 +506,12 @@ def report(results: dict[str, float], json_path: Path | None) -> None:
     print(f"gallery rate / single-thread rate, lowest and highest gallery: {low:.2f}, {high:.2f}")
     machine = results["two_processes_over_single_thread"]
     print(f"the same renders in two processes, no server / single-thread rate: {machine:.2f}")
+    # What any server that renders over HTTP reaches here, and what Mosaic's
+    # contract (token, access, the fsynced single-flight cache) costs against it.
+    render_only = results["render_only_over_single_thread"]
+    contract = results["gallery_over_render_only"]
+    print(f"the same gallery from a render-only server / single-thread rate: {render_only:.2f}")
+    print(f"gallery rate / the render-only server's (what the contract costs): {contract:.2f}")
     # Target 5 is the product of what one miss costs over a bare render (target 3's
     # concern) and how far the server scales past one connection on two cores.
     served_ms = 1000 / results["one_connection_renders_per_s"]
