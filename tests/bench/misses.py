@@ -19,8 +19,8 @@ machine itself reaches on both cores at that moment. The same images uploaded
 again and fetched cold on one connection, before and after, split the target
 in two: what a miss costs over a bare render, and how the server scales. And
 each gallery is fetched, with the same client, from a server that does nothing
-but render (tests/bench/render_only.py): what any server rendering over HTTP
-reaches here at that moment, and so what Mosaic's contract costs against it.
+but render (tests/bench/render_only.py): what the least a server can do over
+HTTP reaches here at that moment, and so what Mosaic's contract costs against it.
 
 Run: make bench  (or: uv run python -m tests.bench.misses)
 Bounded: about 1,600 requests on 127.0.0.1, about two minutes.
@@ -506,7 +506,7 @@ def report(results: dict[str, float], json_path: Path | None) -> None:
     print(f"gallery rate / single-thread rate, lowest and highest gallery: {low:.2f}, {high:.2f}")
     machine = results["two_processes_over_single_thread"]
     print(f"the same renders in two processes, no server / single-thread rate: {machine:.2f}")
-    # What any server that renders over HTTP reaches here, and what Mosaic's
+    # What a server doing nothing but render reaches here, and what Mosaic's
     # contract (token, access, the fsynced single-flight cache) costs against it.
     render_only = results["render_only_over_single_thread"]
     contract = results["gallery_over_render_only"]
