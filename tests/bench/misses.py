@@ -433,12 +433,12 @@ def measure(work: Path, args: argparse.Namespace) -> dict[str, float]:
                 # every other time, so the machine's drift falls on both.
                 render_paths = [f"/g/g{i}.jpg" for i in indexes]
                 if number % 2 == 0:
-                    bare_elapsed, _ = uvloop.run(gallery(render_only.url, {}, render_paths))
+                    render_only_elapsed, _ = uvloop.run(gallery(render_only.url, {}, render_paths))
                 counting.start()
                 elapsed, health = uvloop.run(gallery(live.url, headers, paths))
                 counting.join()
                 if number % 2 == 1:
-                    bare_elapsed, _ = uvloop.run(gallery(render_only.url, {}, render_paths))
+                    render_only_elapsed, _ = uvloop.run(gallery(render_only.url, {}, render_paths))
                 served_after = one_connection(live.url, headers, served[len(sample) :])
                 after = baseline.one_thread(sample_paths)
                 both = baseline.two_processes(sample_paths)
@@ -448,8 +448,8 @@ def measure(work: Path, args: argparse.Namespace) -> dict[str, float]:
                 baselines.append(2 * len(sample) / (before + after))
                 gallery_ratios.append(rates[-1] / baselines[-1])
                 machine_ratios.append(2 * len(sample) / both / baselines[-1])
-                render_only_ratios.append(len(paths) / bare_elapsed / baselines[-1])
-                contract_ratios.append(bare_elapsed / elapsed)
+                render_only_ratios.append(len(paths) / render_only_elapsed / baselines[-1])
+                contract_ratios.append(render_only_elapsed / elapsed)
                 served_rates.append(2 * len(sample) / (served_before + served_after))
                 scaling_ratios.append(rates[-1] / served_rates[-1])
                 health_max.append(max(health) * 1000)
