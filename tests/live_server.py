@@ -18,6 +18,18 @@ def free_port() -> int:
         return port
 
 
+def healthy_within(url: str, *, seconds: float) -> bool:
+    """Whether `url`/healthz answers 200 within `seconds` (polled every 0.1 s)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return True
+        except httpx.TransportError:
+            time.sleep(0.1)
+    return False
+
+
 class LiveServer:
     """Starts `mosaic serve` with its data in `data_dir`; `stop()` returns what it printed."""
 
@@ -52,15 +64,9 @@ class LiveServer:
             text=True,
             start_new_session=True,  # its own process group: kill() reaches the workers too
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.1)
-        self.stop()
-        raise AssertionError("the server did not start")
+        if not healthy_within(self.url, seconds=30):
+            self.stop()
+            raise AssertionError("the server did not start")
 
     def token(self, username: str, password: str) -> dict[str, str]:
         response = httpx.post(

@@ -20,15 +20,13 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
 from starlette.types import Receive, Scope, Send
 
 from mosaic.thumbnails import SPECS, render_thumbnail
-from tests.live_server import free_port
+from tests.live_server import free_port, healthy_within
 
 ROOT_VARIABLE = "MOSAIC_BENCH_RENDER_ROOT"
 THREADS_VARIABLE = "MOSAIC_BENCH_RENDER_THREADS"
@@ -98,15 +96,9 @@ class RenderOnlyServer:
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.1)
-        self.stop()
-        raise AssertionError("the render-only server did not start")
+        if not healthy_within(self.url, seconds=30):
+            self.stop()
+            raise AssertionError("the render-only server did not start")
 
     def stop(self) -> None:
         try:
