@@ -48,8 +48,7 @@ import httpx
 import uvloop
 from PIL import Image
 
-from mosaic.thumbnails import SPECS, render_thumbnail
-from tests.bench.render_only import RenderOnlyServer
+from tests.bench.render_only import RenderOnlyServer, bare_render
 from tests.bench.test_render_benchmark import photo_like
 from tests.live_server import LiveServer
 
@@ -275,7 +274,7 @@ def upload(client: httpx.Client, data: bytes, name: str) -> str:
 
 def render_all(paths: list[Path]) -> None:
     for path in paths:
-        render_thumbnail(path, SPECS["medium"], max_pixels=10**8)
+        bare_render(path)
 
 
 class Baseline:
