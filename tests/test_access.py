@@ -248,3 +248,49 @@ class TestThumbnailShortcut:
         monkeypatch.setattr(app._native_telemetry, "enabled", lambda: True)
         async with LifespanManager(app):
             assert isinstance(app, MosaicApp) and app.thumbnails is None
+
+
+class TestHealthShortcut:
+    """`GET /healthz` is answered in front of FastAPI, as its route answers it."""
+
+    async def test_same_answer_as_the_route(self, app: FastAPI, client: httpx.AsyncClient) -> None:
+        assert isinstance(app, MosaicApp) and app.thumbnails is not None
+        route = httpx.ASGITransport(app=app.by_the_book)
+        async with httpx.AsyncClient(transport=route, base_url="http://mosaic.test") as book:
+            expected = await book.get("/healthz", headers={"X-Request-ID": "probe-1"})
+        handler = _Collect()
+        access = logging.getLogger("mosaic.access")
+        access.addHandler(handler)
+        try:
+            answered = await client.get("/healthz", headers={"X-Request-ID": "probe-1"})
+        finally:
+            access.removeHandler(handler)
+        assert answered.status_code == expected.status_code == 200
+        assert answered.content == expected.content
+        assert sorted(answered.headers.multi_items()) == sorted(expected.headers.multi_items())
+        fields = [line.__dict__["fields"] for line in handler.records]
+        assert [(f["request_id"], f["path"], f["status"]) for f in fields] == [
+            ("probe-1", "/healthz", 200)
+        ]
+
+    async def test_only_get_is_answered_before_fastapi(self) -> None:
+        reached_app: list[tuple[str, str]] = []
+
+        async def downstream(scope: Scope, receive: Receive, send: Send) -> None:
+            reached_app.append((scope["method"], scope["path"]))
+
+        async def receive() -> Message:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        hits = ThumbnailHits(downstream)
+        answered: list[int] = []
+
+        async def send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                answered.append(message["status"])
+
+        for method, path in [("GET", "/healthz"), ("HEAD", "/healthz"), ("GET", "/healthz/x")]:
+            scope = {"type": "http", "method": method, "path": path, "headers": []}
+            await hits(scope, receive, send)
+        assert answered == [200]
+        assert reached_app == [("HEAD", "/healthz"), ("GET", "/healthz/x")]

@@ -7,9 +7,11 @@ in the app), answers successful thumbnail requests (hit, 304, or a miss rendered
 the cache's single-flight) from the raw ASGI scope, with the same checks as
 the route (`routes/media.py`) through the same functions: the token
 (`pick_token`, `TokenIssuer`), the user and ownership (`check_indexed_access`),
-the ETag and the render (`thumbnail_answer`). Anything else (any error, any other route, a
-database other than SQLite) goes on to the app unchanged, which answers it
-by the book.
+the ETag and the render (`thumbnail_answer`). It answers `GET /healthz` too,
+with the route's own body: a liveness probe polled while a gallery renders
+must not cost a core FastAPI's routing (0.45 ms of CPU a probe through it).
+Anything else (any error, any other route, a database other than SQLite) goes
+on to the app unchanged, which answers it by the book.
 """
 
 import logging
@@ -31,6 +33,12 @@ logger = logging.getLogger("mosaic")
 _THUMBNAIL_PATH = re.compile(r"/api/media/([^/]{36})/thumbnail")
 _CACHE_CONTROL = THUMBNAIL_CACHE_CONTROL.encode()
 _WANTED = {b"authorization", b"cookie", b"if-none-match", b"x-request-id"}
+# What `routes/health.py` answers, as FastAPI serializes it.
+_HEALTH_BODY = b'{"status":"ok"}'
+_HEALTH_HEADERS = [
+    (b"content-length", str(len(_HEALTH_BODY)).encode()),
+    (b"content-type", b"application/json"),
+]
 
 
 def _size(query: bytes) -> str | None:
@@ -66,6 +74,9 @@ class ThumbnailHits:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
+            if scope["path"] == "/healthz" and scope["method"] == "GET":
+                await _send_health(scope, send)
+                return
             match = _THUMBNAIL_PATH.fullmatch(scope["path"])
             if match is not None:
                 started = time.perf_counter()
@@ -118,6 +129,15 @@ class ThumbnailHits:
         except ThumbnailError:
             return None  # the route answers 404/415/422/503 for it
         return _Answer(status, etag, data)
+
+
+async def _send_health(scope: Scope, send: Send) -> None:
+    started = time.perf_counter()
+    rid = request_id(dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1"))
+    headers = [*_HEALTH_HEADERS, (b"x-request-id", rid.encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": _HEALTH_BODY})
+    log_request(scope, rid, 200, started)
 
 
 async def _send(scope: Scope, send: Send, answer: _Answer, rid: str, started: float) -> None:
