@@ -95,8 +95,8 @@ def _freeze_heap() -> None:
 
 
 class MosaicApp(FastAPI):
-    """The app, with thumbnail requests answered in front of FastAPI's own
-    middleware and routing (`ThumbnailHits`) once start-up is done.
+    """The app, with thumbnail requests and `GET /healthz` answered in front of
+    FastAPI's own middleware and routing (`ThumbnailHits`) once start-up is done.
 
     Middleware added with `add_middleware` does not see the requests the
     shortcut answers: whatever every response needs goes in `ThumbnailHits`
