@@ -166,3 +166,10 @@ class TestFrontend:
                 # With the front end mounted at /, a 405 still names the right methods.
                 assert (await client.post("/")).headers["allow"] == "GET, HEAD"
                 assert (await client.put("/api/media")).headers["allow"] == "GET, POST"
+                # A HEAD on a route that serves only GET reaches the front end's
+                # mount: still a 405 naming the route's methods, never a 404.
+                for path, allow in [("/healthz", "GET"), ("/api/media", "GET, POST")]:
+                    response = await client.head(path)
+                    assert (response.status_code, response.headers["allow"]) == (405, allow)
+                assert (await client.head("/api/unknown")).status_code == 404
+                assert (await client.head("/assets/app.js")).status_code == 200

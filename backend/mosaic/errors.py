@@ -7,8 +7,10 @@ from http import HTTPStatus
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.applications import Starlette
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Mount
+from starlette.types import Scope
 
 from .thumbnails import (
     Overloaded,
@@ -62,19 +64,21 @@ async def _app_error(_: Request, exc: Exception) -> JSONResponse:
 _METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
 
 
-def _allowed_methods(request: Request) -> str:
-    """Every method some route serves at this path. Starlette's 405 names only
-    the first route whose path matched, while GET and POST /api/media are two.
-    Without an API route the 405 came from the static front end: GET and HEAD."""
-    routes = [route for route in request.app.router.routes if not isinstance(route, Mount)]
-    allowed = [
+def route_methods(app: Starlette, scope: Scope) -> list[str]:
+    """Every method some API route serves at the scope's path (the front end's
+    mount aside). Starlette's 405 names only the first route whose path
+    matched, while GET and POST /api/media are two."""
+    routes = [route for route in app.router.routes if not isinstance(route, Mount)]
+    return [
         method
         for method in _METHODS
-        if any(
-            route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes
-        )
+        if any(route.matches({**scope, "method": method})[0] == Match.FULL for route in routes)
     ]
-    return ", ".join(allowed or ["GET", "HEAD"])
+
+
+def _allowed_methods(request: Request) -> str:
+    # Without an API route the 405 came from the static front end: GET and HEAD.
+    return ", ".join(route_methods(request.app, request.scope) or ["GET", "HEAD"])
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:

@@ -7,6 +7,8 @@ from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
+from .errors import route_methods
+
 # Paths that belong to the server: an unknown one is a JSON 404, never the app shell.
 _SERVER_ROOTS = ("api", "healthz", "readyz", "metrics", "docs", "redoc", "openapi.json")
 
@@ -24,6 +26,14 @@ class SinglePageApp(StaticFiles):
         try:
             return await super().get_response(path, scope)
         except HTTPException as exc:
-            if exc.status_code != 404 or _is_server_path(path):
+            if exc.status_code != 404:
+                raise
+            if _is_server_path(path):
+                # This mount takes every path and method the routes before it
+                # did not, so a HEAD on a route that serves only GET (FastAPI's
+                # routes do not add HEAD) lands here. That is a 405 naming the
+                # route's methods, as any other method gets, not a 404.
+                if scope["method"] == "HEAD" and route_methods(scope["app"], scope):
+                    raise HTTPException(405) from exc
                 raise
             return await super().get_response("index.html", scope)
