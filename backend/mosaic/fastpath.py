@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .deps import check_indexed_access
 from .errors import AppError, internal_error
-from .logs import log_request, request_id
+from .logs import log_request, request_id, scope_request_id
 from .routes.media import THUMBNAIL_CACHE_CONTROL, thumbnail_answer
 from .security import COOKIE_NAME, pick_token
 from .thumbnails import SPECS, ThumbnailError
@@ -135,7 +135,7 @@ class ThumbnailHits:
 
 async def _send_health(scope: Scope, send: Send) -> None:
     started = time.perf_counter()
-    rid = request_id(dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1"))
+    rid = scope_request_id(scope)
     headers = [*_HEALTH_HEADERS, (b"x-request-id", rid.encode())]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": _HEALTH_BODY})

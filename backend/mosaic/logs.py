@@ -42,6 +42,11 @@ def request_id(incoming: str) -> str:
     return incoming if _REQUEST_ID.match(incoming) else os.urandom(16).hex()
 
 
+def scope_request_id(scope: Scope) -> str:
+    """`request_id` for the X-Request-ID header of a raw ASGI scope."""
+    return request_id(dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1"))
+
+
 def log_request(scope: Scope, request_id: str, status: int, started: float) -> None:
     """One access log line for a response (INFO; off at WARNING)."""
     if access_logger.isEnabledFor(logging.INFO):
@@ -69,7 +74,7 @@ class RequestLogMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        rid = request_id(dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1"))
+        rid = scope_request_id(scope)
         scope.setdefault("state", {})["request_id"] = rid
         started = time.perf_counter()
         status = 500
