@@ -30,10 +30,10 @@ class SinglePageApp(StaticFiles):
                 raise
             if _is_server_path(path):
                 # This mount takes every path and method the routes before it
-                # did not, so a HEAD on a route that serves only GET (FastAPI's
-                # routes do not add HEAD) lands here. That is a 405 naming the
-                # route's methods, as any other method gets, not a 404.
-                if scope["method"] == "HEAD" and route_methods(scope["app"], scope):
+                # did not: a path some route serves only lands here for a method
+                # that route does not serve (a HEAD: FastAPI's routes do not add
+                # it). That is a 405 naming the route's methods, not a 404.
+                if route_methods(scope["app"], scope):
                     raise HTTPException(405) from exc
                 raise
             return await super().get_response("index.html", scope)
