@@ -24,8 +24,9 @@ from PIL import Image
 from mosaic.config import Settings
 from mosaic.main import create_app
 from mosaic.security import TokenIssuer
-from mosaic.thumbnails import SPECS, render_thumbnail
+from mosaic.thumbnails import SPECS
 from tests.bench.conftest import record, record_score
+from tests.bench.render_only import bare_render
 from tests.conftest import ADMIN_PASSWORD
 from tests.images import encode
 
@@ -93,7 +94,7 @@ class Harness:
 
     def render(self) -> bytes:
         """The bare render of the medium thumbnail: no HTTP, no cache."""
-        return render_thumbnail(self.source, SPECS["medium"], max_pixels=10**8)
+        return bare_render(self.source)
 
     def evict(self) -> None:
         """Remove the medium thumbnail from disk (the memory tier checks the file)."""
