@@ -6,7 +6,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from PIL import Image
+from starlette.types import Message, Receive, Scope, Send
 
 from mosaic.config import Settings
 from mosaic.uploads import clean_filename
@@ -352,6 +354,59 @@ class TestOriginal:
         media_id = (await upload(client, alice, data)).json()["id"]
         response = await client.get(f"/api/media/{media_id}/original", headers=alice)
         assert response.content == data  # the user's file, untouched
+
+    async def test_gone_from_disk_is_404(
+        self, client: httpx.AsyncClient, alice: dict[str, str], settings: Settings
+    ) -> None:
+        media_id = (await upload(client, alice, photo())).json()["id"]
+        (settings.originals_dir / media_id).unlink()
+        response = await client.get(f"/api/media/{media_id}/original", headers=alice)
+        assert response.status_code == 404
+        assert response.json()["error"]["code"] == "media_not_found"
+
+    @pytest.mark.parametrize("range_header", [None, "bytes=10-99", "bytes=0-9,20-29"])
+    async def test_deleted_while_sent_is_still_whole(
+        self,
+        app: FastAPI,
+        client: httpx.AsyncClient,
+        alice: dict[str, str],
+        settings: Settings,
+        range_header: str | None,
+    ) -> None:
+        """A delete that lands after the route found the original (here: as the
+        headers go out) must not cut the body short or turn it into a 500, even
+        on a server that offers to send files by path."""
+        data = photo()
+        media_id = (await upload(client, alice, data)).json()["id"]
+        original = settings.originals_dir / media_id
+        sent: list[str] = []
+
+        async def deleting(scope: Scope, receive: Receive, send: Send) -> None:
+            extensions = {**scope.get("extensions", {}), "http.response.pathsend": {}}
+
+            async def send_and_delete(message: Message) -> None:
+                sent.append(message["type"])
+                if message["type"] == "http.response.start":
+                    original.unlink()
+                await send(message)
+
+            await app(dict(scope, extensions=extensions), receive, send_and_delete)
+
+        headers = dict(alice) if range_header is None else {**alice, "range": range_header}
+        transport = httpx.ASGITransport(app=deleting)
+        async with httpx.AsyncClient(transport=transport, base_url="http://mosaic.test") as http:
+            response = await http.get(f"/api/media/{media_id}/original", headers=headers)
+        assert not original.exists()
+        assert "http.response.pathsend" not in sent
+        if range_header is None:
+            assert response.status_code == 200
+            assert response.content == data
+        elif "," not in range_header:
+            assert response.status_code == 206
+            assert response.content == data[10:100]
+        else:
+            assert response.status_code == 206
+            assert data[0:10] in response.content and data[20:30] in response.content
 
 
 class TestDelete:

@@ -4,6 +4,7 @@ import asyncio
 import os
 import uuid
 from pathlib import Path
+from typing import BinaryIO
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,6 +18,15 @@ from .uploads import ReceivedFile
 def original_path(settings: Settings, media_id: uuid.UUID) -> Path:
     # str(UUID) is 36 characters of hex and hyphens: safe as a file name.
     return settings.originals_dir / str(media_id)
+
+
+def open_original(settings: Settings, media_id: uuid.UUID) -> BinaryIO | None:
+    """The original opened for reading, or None when it is gone (deleted
+    meanwhile, or lost from the disk)."""
+    try:
+        return original_path(settings, media_id).open("rb")
+    except (FileNotFoundError, IsADirectoryError):
+        return None
 
 
 def media_public(media: Media) -> MediaPublic:

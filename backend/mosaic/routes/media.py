@@ -1,7 +1,6 @@
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import FileResponse
 
 from .. import crud
 from ..access import MediaRef
@@ -19,9 +18,10 @@ from ..deps import (
 from ..errors import AppError
 from ..metrics import Metrics
 from ..openapi import authenticated, binary
+from ..responses import OpenFileResponse
 from ..schemas import MediaPage, MediaPublic
 from ..storage import delete_media as delete_stored_media
-from ..storage import media_public, original_path, store_upload
+from ..storage import media_public, open_original, original_path, store_upload
 from ..thumbnails import CONTENT_TYPES, SPECS, ThumbnailCache, ThumbnailSpec
 from ..uploads import receive_upload
 
@@ -96,18 +96,19 @@ async def read_media(media: VisibleMedia) -> MediaPublic:
 
 @router.get(
     "/{media_id}/original",
-    response_class=FileResponse,
+    response_class=OpenFileResponse,
     **authenticated(
         404,
         responses={200: binary(*_ORIGINAL_TYPES, description="The original")},
     ),
 )
-async def read_original(media: VisibleMedia, settings: SettingsDep) -> FileResponse:
-    path = original_path(settings, media.id)
-    if not path.is_file():
+async def read_original(media: VisibleMedia, settings: SettingsDep) -> OpenFileResponse:
+    # Opened here, so a delete from now on cannot cut the answer short (responses.py).
+    handle = open_original(settings, media.id)
+    if handle is None:
         raise AppError(404, "media_not_found", "Media not found")
-    return FileResponse(
-        path,
+    return OpenFileResponse(
+        handle,
         media_type=media.content_type,
         filename=media.filename,
         content_disposition_type="inline",
