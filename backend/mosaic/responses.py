@@ -24,6 +24,12 @@ class OpenFileResponse(FileResponse):
         return OpenFileResponse(open(path, "rb"), media_type="image/jpeg")
     """
 
+    # Read and sent 1 MiB at a time, not Starlette's 64 KiB: one thread hop and one send per MiB.
+    # A 1.7 MB original under granian, 100 requests at 4 connections: 0.99-1.09x the time it took
+    # when granian read the path itself; 1.10-1.17x with 256 KiB reads, ~1.6x with 64 KiB.
+    # The price is one 1 MiB buffer per original being sent.
+    chunk_size = 1024 * 1024
+
     # status_code spelled out: FastAPI's OpenAPI reads the default from here.
     def __init__(self, handle: BinaryIO, status_code: int = 200, **kwargs: Any) -> None:
         super().__init__(
