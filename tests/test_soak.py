@@ -1,11 +1,17 @@
 """A 15-second run of the soak (tests/bench/soak.py), so `make soak` keeps
 working: real server, two workers, every kind of request, then fsck."""
 
+import tempfile
+from pathlib import Path
+
 from tests.bench.soak import soak
 
 
 def test_soak_smoke() -> None:
+    leftovers = set(Path(tempfile.gettempdir()).glob("mosaic-soak-*"))
     result = soak(minutes=0.25, connections=8, workers=2)
+    # Its data folder goes with it: `make test` must not fill /tmp run by run.
+    assert set(Path(tempfile.gettempdir()).glob("mosaic-soak-*")) == leftovers
     assert result["failures"] == []
     assert result["server_errors"] == 0
     assert result["fsck"] == "clean"

@@ -24,6 +24,7 @@ import io
 import json
 import os
 import random
+import shutil
 import statistics
 import struct
 import subprocess
@@ -264,7 +265,15 @@ def seed(live: LiveServer, users: list[User], photos: list[bytes]) -> None:
 
 
 def soak(minutes: float, connections: int, workers: int) -> dict[str, object]:
+    """Run the soak in a temporary folder of its own, removed afterwards."""
     work = Path(tempfile.mkdtemp(prefix="mosaic-soak-"))
+    try:
+        return _soak(work, minutes, connections, workers)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _soak(work: Path, minutes: float, connections: int, workers: int) -> dict[str, object]:
     photos = [encode(photo_like((2400, 1600), seed), "JPEG") for seed in range(4)]
     # A small memory tier fills up during warm-up, so growth after it is a leak,
     # not the bounded cache still filling (64 MiB per worker would take most of
