@@ -61,15 +61,32 @@ class TestAccessIndex:
         assert index._connection is not None  # opened by the start-up, not by a request
         media = (await upload(client, alice, encode(quadrants(), "JPEG"))).json()
         owner = uuid.UUID(database(settings).execute("SELECT owner_id FROM media").fetchone()[0])
-        viewer, ref = index.lookup(owner, uuid.UUID(media["id"]))
+        viewer, ref = index.lookup(owner, media["id"])
         assert viewer is not None and not viewer.is_admin
         assert ref is not None and ref.sha256 == media["sha256"]
+        assert ref.id == uuid.UUID(media["id"])
         with database(settings) as connection:
             connection.execute("DELETE FROM media")
-        assert index.lookup(owner, uuid.UUID(media["id"]))[1] is None
+        assert index.lookup(owner, media["id"])[1] is None
         with database(settings) as connection:
             connection.execute("DELETE FROM users WHERE id = ?", (owner.hex,))
         assert index.lookup(owner, None)[0] is None
+
+    async def test_ids_by_their_spelling(
+        self, app: FastAPI, settings: Settings, client: httpx.AsyncClient, alice: dict[str, str]
+    ) -> None:
+        """Media are cached under the id's text: upper case finds the same media,
+        and malformed ids are refused without taking a place in the cache."""
+        index: AccessIndex = app.state.access
+        media = (await upload(client, alice, encode(quadrants(), "JPEG"))).json()
+        owner = uuid.UUID(database(settings).execute("SELECT owner_id FROM media").fetchone()[0])
+        ref = index.lookup(owner, media["id"])[1]
+        assert ref is not None
+        assert index.lookup(owner, media["id"].upper())[1] is ref
+        cached = len(index._media)
+        for bad in (media["id"].replace("-", ""), "{" + media["id"][1:-1] + "}", "x" * 36):
+            assert index.lookup(owner, bad)[1] is None
+        assert len(index._media) == cached
 
     def test_not_available_for_other_databases(self) -> None:
         other = AccessIndex("postgresql+asyncpg://u@127.0.0.1/db")
@@ -130,7 +147,7 @@ class TestThumbnailHitsAnswersAlone:
         async def downstream(scope: Scope, receive: Receive, send: Send) -> None:
             reached_app.append(scope["path"])
 
-        hits = ThumbnailHits(downstream)
+        hits = ThumbnailHits(downstream, app.state)
         path, _, query = media["thumbnail_url"].partition("?")
 
         async def call(
@@ -163,6 +180,9 @@ class TestThumbnailHitsAnswersAlone:
         token = alice["Authorization"].split()[1]
         by_cookie = await call({"Cookie": f"mosaic_session={token}"})
         assert by_cookie[0]["status"] == 200
+        # Among other cookies, one of them malformed, as the route reads it.
+        crowded = await call({"Cookie": f'theme=dark; odd"one; mosaic_session={token}; x=1'})
+        assert crowded[0]["status"] == 200
         revalidated = await call({**alice, "If-None-Match": warm.headers["etag"]})
         assert revalidated[0]["status"] == 304 and revalidated[1]["body"] == b""
         assert reached_app == []
@@ -172,12 +192,14 @@ class TestThumbnailHitsAnswersAlone:
         assert large[0]["status"] == 200 and large[1]["body"].startswith(b"\xff\xd8")
         assert reached_app == []
 
-        for headers, qs in [(bob, query), ({}, query), (alice, "size=huge")]:
-            assert await call(headers, qs=qs) == []  # 404, 401, 422: the app answers
+        unsigned = token.rsplit(".", 1)[0] + "." + "A" * 43  # a signature of zeros
+        forged = {"Cookie": f"theme=dark; mosaic_session={unsigned}"}
+        for headers, qs in [(bob, query), ({}, query), (forged, query), (alice, "size=huge")]:
+            assert await call(headers, qs=qs) == []  # 404, 401, 401, 422: the app answers
         settings: Settings = app.state.settings
         (settings.originals_dir / media["id"]).unlink()
         assert await call(alice, qs="size=small") == []  # the source is gone: the app's 404
-        assert len(reached_app) == 4
+        assert len(reached_app) == 5
 
 
 class _Collect(logging.Handler):
@@ -273,7 +295,7 @@ class TestHealthShortcut:
             ("probe-1", "/healthz", 200)
         ]
 
-    async def test_only_get_is_answered_before_fastapi(self) -> None:
+    async def test_only_get_is_answered_before_fastapi(self, app: FastAPI) -> None:
         reached_app: list[tuple[str, str]] = []
 
         async def downstream(scope: Scope, receive: Receive, send: Send) -> None:
@@ -282,7 +304,7 @@ class TestHealthShortcut:
         async def receive() -> Message:
             return {"type": "http.request", "body": b"", "more_body": False}
 
-        hits = ThumbnailHits(downstream)
+        hits = ThumbnailHits(downstream, app.state)
         answered: list[int] = []
 
         async def send(message: Message) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mosaic.deps import parse_media_id
+from mosaic.access import parse_media_id
 from mosaic.thumbnails import RENDER_VERSION, SPECS, ThumbnailCache, source_version
 
 ROOT = Path("/srv/mosaic/cache")

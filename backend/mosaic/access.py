@@ -4,7 +4,8 @@ A thumbnail hit must not wait for a database thread: with SQLite, point
 lookups by primary key take microseconds on a connection of our own. Answers
 are cached and dropped whenever `PRAGMA data_version` says another connection
 (any request, any worker process, any tool) committed a change, so a deleted
-user or media is never served from a stale cache.
+user or media is never served from a stale cache. Media are cached under
+the id as a URL spells it, so a repeated lookup parses no UUID.
 """
 
 import sqlite3
@@ -14,6 +15,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
+
+_ABSENT = object()
+
+
+def parse_media_id(value: str) -> uuid.UUID | None:
+    """Only the canonical 36-character form; anything else never reaches a path."""
+    if len(value) != 36:
+        return None
+    try:
+        parsed = uuid.UUID(value)
+    except ValueError:
+        return None
+    return parsed if str(parsed) == value.lower() else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,16 +55,18 @@ class AccessIndex:
         self._version: int | None = None
         self._max_media = max_media
         self._viewers: dict[uuid.UUID, Viewer | None] = {}
-        self._media: OrderedDict[uuid.UUID, MediaRef | None] = OrderedDict()
+        # Keyed by the canonical (lower-case) text of the id.
+        self._media: OrderedDict[str, MediaRef | None] = OrderedDict()
 
     @property
     def available(self) -> bool:
         return self._path is not None
 
     def lookup(
-        self, user_id: uuid.UUID, media_id: uuid.UUID | None
+        self, user_id: uuid.UUID, media_id: str | None
     ) -> tuple[Viewer | None, MediaRef | None]:
-        """The user (None when the account is gone) and the media (None when missing)."""
+        """The user (None when the account is gone) and the media (None when
+        missing, or when `media_id` is not a UUID in its canonical form)."""
         self._sync()
         viewer = self._viewer(user_id)
         media = self._media_ref(media_id) if media_id is not None and viewer is not None else None
@@ -64,13 +80,20 @@ class AccessIndex:
         self._viewers[user_id] = found
         return found
 
-    def _media_ref(self, media_id: uuid.UUID) -> MediaRef | None:
-        if media_id in self._media:
-            self._media.move_to_end(media_id)
-            return self._media[media_id]
+    def _media_ref(self, text: str) -> MediaRef | None:
+        found = self._media.get(text, _ABSENT)
+        if found is not _ABSENT:
+            self._media.move_to_end(text)
+            return found  # type: ignore[return-value]
+        media_id = parse_media_id(text)
+        if media_id is None:
+            return None  # not cached: malformed ids cannot push real entries out
+        canonical = str(media_id)
+        if canonical != text:  # the same id in upper case
+            return self._media_ref(canonical)
         row = self._one("SELECT owner_id, sha256 FROM media WHERE id = ?", media_id)
         found = None if row is None else MediaRef(media_id, uuid.UUID(str(row[0])), str(row[1]))
-        self._media[media_id] = found
+        self._media[text] = found
         if len(self._media) > self._max_media:
             self._media.popitem(last=False)
         return found

@@ -5,7 +5,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from . import crud
-from .access import AccessIndex, MediaRef
+from .access import AccessIndex, MediaRef, parse_media_id
 from .config import Settings
 from .db import get_session
 from .errors import AppError
@@ -54,17 +54,6 @@ async def get_admin_user(user: CurrentUser) -> User:
 AdminUser = Annotated[User, Depends(get_admin_user)]
 
 
-def parse_media_id(value: str) -> uuid.UUID | None:
-    """Only the canonical 36-character form; anything else never reaches a path."""
-    if len(value) != 36:
-        return None
-    try:
-        parsed = uuid.UUID(value)
-    except ValueError:
-        return None
-    return parsed if str(parsed) == value.lower() else None
-
-
 async def get_visible_media(media_id: str, user: CurrentUser, session: SessionDep) -> Media:
     parsed = parse_media_id(media_id)
     media = None
@@ -89,7 +78,7 @@ def indexed_media_ref(request: Request, media_id: str) -> MediaRef:
 
 
 def check_indexed_access(index: AccessIndex, user_id: uuid.UUID, media_id: str) -> MediaRef:
-    viewer, ref = index.lookup(user_id, parse_media_id(media_id))
+    viewer, ref = index.lookup(user_id, media_id)
     if viewer is None:
         raise account_gone()
     if ref is None or not (viewer.is_admin or ref.owner_id == viewer.user_id):

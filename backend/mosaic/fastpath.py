@@ -15,12 +15,14 @@ Anything else (any error, any other route, a database other than SQLite) goes
 on to the app unchanged, which answers it by the book.
 """
 
+import functools
 import logging
 import re
 import time
-from http.cookies import SimpleCookie
 from typing import NamedTuple
 
+from starlette.datastructures import State
+from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .deps import check_indexed_access
@@ -53,8 +55,15 @@ def _size(query: bytes) -> str | None:
 def _cookie(header: str | None) -> str | None:
     if not header or COOKIE_NAME not in header:
         return None
-    morsel = SimpleCookie(header).get(COOKIE_NAME)
-    return morsel.value if morsel is not None else None
+    return _session_cookie(header)
+
+
+@functools.lru_cache(maxsize=256)
+def _session_cookie(header: str) -> str | None:
+    # Starlette's parser, as `request.cookies` on the route; a browser sends
+    # the same Cookie header with every thumbnail of a page, so it is parsed
+    # once (a parse costs more than the rest of a hit).
+    return cookie_parser(header).get(COOKIE_NAME)
 
 
 class _Answer(NamedTuple):
@@ -71,8 +80,14 @@ class ThumbnailHits:
     the request id and the log line that `RequestLogMiddleware` gives the rest.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, state: State) -> None:
         self.app = app
+        # Looked up once: `state.x` is a Python-level __getattr__ per access.
+        self.access = state.access
+        self.tokens = state.tokens
+        self.settings = state.settings
+        self.cache = state.cache
+        self.metrics = state.metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
@@ -102,9 +117,8 @@ class ThumbnailHits:
         await self.app(scope, receive, send)
 
     async def _answer(self, scope: Scope, media_id: str, headers: dict[str, str]) -> _Answer | None:
-        state = scope["app"].state
         size = _size(scope["query_string"])
-        if size is None or not state.access.available:
+        if size is None or not self.access.available:
             return None
         try:
             token = pick_token(
@@ -112,11 +126,11 @@ class ThumbnailHits:
             )
         except AppError:
             return None  # the route answers 401 with the same rule
-        user_id = state.tokens.subject(token)
+        user_id = self.tokens.subject(token)
         if user_id is None:
             return None
         try:
-            media = check_indexed_access(state.access, user_id, media_id)
+            media = check_indexed_access(self.access, user_id, media_id)
         except AppError:
             return None  # the route answers 401/404 with the same checks
         try:
@@ -124,9 +138,9 @@ class ThumbnailHits:
                 headers.get("if-none-match"),
                 media,
                 SPECS[size],
-                state.settings,
-                state.cache,
-                state.metrics,
+                self.settings,
+                self.cache,
+                self.metrics,
             )
         except ThumbnailError:
             return None  # the route answers 404/415/422/503 for it

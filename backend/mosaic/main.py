@@ -150,7 +150,7 @@ class _Startup:
             state.tokens.warm()
             state.access.warm()
             if not _traced(self.app):
-                self.app.thumbnails = ThumbnailHits(self.app.by_the_book)
+                self.app.thumbnails = ThumbnailHits(self.app.by_the_book, state)
             _freeze_heap()
             self.done = True
 

@@ -264,10 +264,11 @@ class ThumbnailCache:
         With a memory tier, a hit costs one stat: the bytes come from memory
         as long as the file on disk is still the one they were read from.
         """
-        hex_id = media_id.hex
+        text = str(media_id)
         # The same path as path_for(), as a plain string: this is the hot path.
-        path = f"{self._root}/{hex_id[:2]}/{media_id}/{spec.filename}"
-        key = (media_id, spec.name)
+        # (The shard, the first two hex digits, starts the text form too.)
+        path = f"{self._root}/{text[:2]}/{text}/{spec.filename}"
+        key = (text, spec.name)
         if self.memory is not None:
             try:
                 current = fingerprint(os.stat(path))
@@ -327,7 +328,7 @@ class ThumbnailCache:
         if pending:
             await asyncio.wait(pending)
         if self.memory is not None:
-            self.memory.purge(media_id)
+            self.memory.purge(str(media_id))
         await asyncio.to_thread(self._remove_entry, media_id)
 
     def close(self) -> None:
@@ -468,7 +469,8 @@ class ThumbnailCache:
             try:
                 written = write_atomic(target, data)
                 if self.memory is not None:
-                    self.memory.put((media_id, spec.name), data, fingerprint(written))
+                    key = (str(media_id), spec.name)
+                    self.memory.put(key, data, fingerprint(written))
             except OSError as exc:
                 self._report(exc)
             if not source.is_file():

@@ -4,9 +4,10 @@ import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from uuid import UUID
 
-Key = tuple[UUID, str]
+# (the media id's canonical text, the preset's name). Text rather than a UUID:
+# a UUID hashes and compares in Python code, and a hit looks a key up twice.
+Key = tuple[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,8 +29,8 @@ class MemoryTier:
     Example::
 
         tier = MemoryTier(64 * 1024 * 1024)
-        tier.put((media_id, "medium"), jpeg, fingerprint(os.stat(path)))
-        tier.get((media_id, "medium"), fingerprint(os.stat(path)))  # -> jpeg
+        tier.put((str(media_id), "medium"), jpeg, fingerprint(os.stat(path)))
+        tier.get((str(media_id), "medium"), fingerprint(os.stat(path)))  # -> jpeg
     """
 
     def __init__(self, max_bytes: int) -> None:
@@ -61,7 +62,7 @@ class MemoryTier:
                 oldest = next(iter(self._entries))
                 self._drop(oldest)
 
-    def purge(self, media_id: UUID) -> None:
+    def purge(self, media_id: str) -> None:
         with self._lock:
             for key in [key for key in self._entries if key[0] == media_id]:
                 self._drop(key)
