@@ -2,10 +2,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
 from fastapi import Request
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, event, inspect, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -14,6 +12,10 @@ from sqlalchemy.ext.asyncio import (
 )
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# The newest revision in migrations/versions (tests/test_migrations.py holds it
+# to Alembic's own head). A database already there is left alone without
+# importing Alembic: a server worker would keep its ~13 MiB for good.
+SCHEMA_REVISION = "0001"
 
 
 def create_engine(url: str) -> AsyncEngine:
@@ -33,7 +35,17 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _is_current(connection: Connection) -> bool:
+    if not inspect(connection).has_table("alembic_version"):
+        return False
+    revisions = connection.execute(text("SELECT version_num FROM alembic_version")).scalars()
+    return list(revisions) == [SCHEMA_REVISION]
+
+
 def _upgrade(connection: Connection) -> None:
+    from alembic import command
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["connection"] = connection
@@ -43,7 +55,8 @@ def _upgrade(connection: Connection) -> None:
 async def migrate(engine: AsyncEngine) -> None:
     """Bring the schema to the newest Alembic revision."""
     async with engine.begin() as connection:
-        await connection.run_sync(_upgrade)
+        if not await connection.run_sync(_is_current):
+            await connection.run_sync(_upgrade)
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
