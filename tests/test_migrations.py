@@ -4,12 +4,11 @@ from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
-from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
 
-from mosaic.db import MIGRATIONS_DIR, SCHEMA_REVISION, create_engine, migrate
+from mosaic.db import SCHEMA_REVISION, alembic_config, create_engine, migrate
 from mosaic.models import Base
 
 pytestmark = pytest.mark.anyio
@@ -32,9 +31,7 @@ async def test_migrations_match_the_models(tmp_path: Path) -> None:
 
 
 def test_schema_revision_is_the_newest_migration() -> None:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    assert ScriptDirectory.from_config(config).get_heads() == [SCHEMA_REVISION]
+    assert ScriptDirectory.from_config(alembic_config()).get_heads() == [SCHEMA_REVISION]
 
 
 def test_a_current_database_is_left_alone_without_alembic(tmp_path: Path) -> None:

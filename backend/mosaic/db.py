@@ -1,6 +1,6 @@
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 from sqlalchemy import Connection, event, inspect, text
@@ -10,6 +10,9 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # The newest revision in migrations/versions (tests/test_migrations.py holds it
@@ -42,14 +45,22 @@ def _is_current(connection: Connection) -> bool:
     return list(revisions) == [SCHEMA_REVISION]
 
 
-def _upgrade(connection: Connection) -> None:
-    from alembic import command
+def alembic_config(connection: Connection | None = None) -> "Config":
+    """Alembic's view of Mosaic's migrations (there is no alembic.ini);
+    `connection` is the one migrations/env.py runs them on."""
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    config.attributes["connection"] = connection
-    command.upgrade(config, "head")
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def _upgrade(connection: Connection) -> None:
+    from alembic import command
+
+    command.upgrade(alembic_config(connection), "head")
 
 
 async def migrate(engine: AsyncEngine) -> None:
