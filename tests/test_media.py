@@ -166,6 +166,27 @@ class TestUploadRejections:
         assert response.status_code == 413
         assert stored_state(settings) == []
 
+    async def test_body_cut_before_its_closing_boundary(
+        self, client: httpx.AsyncClient, alice: dict[str, str], settings: Settings
+    ) -> None:
+        # What a server may hand on when the client goes mid-upload without
+        # saying so: the body just ends. Half a photo must not become media,
+        # even when what arrived still decodes.
+        boundary = "mosaicboundary"
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+            f'filename="cut.jpg"\r\nContent-Type: image/jpeg\r\n\r\n'
+        ).encode()
+        for tail in (b"", b"\r\n--mosaicbou"):
+            response = await client.post(
+                "/api/media",
+                content=head + photo((640, 480)) + tail,
+                headers={**alice, "Content-Type": f"multipart/form-data; boundary={boundary}"},
+            )
+            assert response.status_code == 400, tail
+            assert response.json()["error"]["code"] == "malformed_upload"
+            assert stored_state(settings) == []
+
     async def test_over_max_pixels(
         self, client: httpx.AsyncClient, alice: dict[str, str], settings: Settings
     ) -> None:

@@ -50,6 +50,7 @@ class _PartCollector:
         self.headers: dict[bytes, bytes] = {}
         self.in_file = False
         self.seen_file = False
+        self.ended = False  # the closing boundary came: the body is whole
         self.filename = ""
         self.chunks: list[bytes] = []
 
@@ -80,6 +81,9 @@ class _PartCollector:
 
     def on_part_end(self) -> None:
         self.in_file = False
+
+    def on_end(self) -> None:
+        self.ended = True
 
 
 async def receive_upload(request: Request, *, directory: Path, max_bytes: int) -> ReceivedFile:
@@ -116,6 +120,11 @@ async def receive_upload(request: Request, *, directory: Path, max_bytes: int) -
                     await handle.write(piece)
                 collector.chunks.clear()
             parser.finalize()
+            if not collector.ended:
+                # Cut short: a body that stops before its closing boundary may
+                # hold half a file, which must not be kept as the upload (a
+                # server may end a cut body without telling, as granian does over RSGI).
+                raise AppError(400, "malformed_upload", "The multipart body is malformed")
             if collector.seen_file:
                 # On disk before the row says it exists: an upload that got a 201
                 # survives a power cut. It also keeps later fsyncs (thumbnails)
@@ -147,5 +156,6 @@ def _callbacks(collector: _PartCollector) -> dict[str, object]:
         "on_headers_finished",
         "on_part_data",
         "on_part_end",
+        "on_end",
     )
     return {name: getattr(collector, name) for name in names}
