@@ -53,8 +53,9 @@ class Settings(BaseSettings):
     # Worker processes of `mosaic serve`; by default one per core. Each holds
     # its own copy of the app (~100 MiB).
     workers: int | None = Field(default=None, ge=1)
-    # The ASGI server behind `mosaic serve`; see docs/performance.md for why.
-    server: Literal["granian", "uvicorn"] = "granian"
+    # The server behind `mosaic serve`: granian over its own RSGI interface
+    # (`mosaic.rsgi`), granian over ASGI, or uvicorn; see docs/performance.md.
+    server: Literal["granian", "granian-asgi", "uvicorn"] = "granian"
     # Threads per worker process that decode and encode thumbnails; by default
     # the cores shared out between the workers (renders are CPU-bound: more
     # threads than cores only add memory and context switches).

@@ -27,21 +27,20 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .deps import check_indexed_access
 from .errors import AppError, internal_error
-from .logs import log_request, request_id, scope_request_id
+from .logs import log_request, request_id
 from .routes.media import THUMBNAIL_CACHE_CONTROL, thumbnail_answer
 from .security import COOKIE_NAME, pick_token
 from .thumbnails import SPECS, ThumbnailError
 
 logger = logging.getLogger("mosaic")
 _THUMBNAIL_PATH = re.compile(r"/api/media/([^/]{36})/thumbnail")
-_CACHE_CONTROL = THUMBNAIL_CACHE_CONTROL.encode()
-_WANTED = {b"authorization", b"cookie", b"if-none-match", b"x-request-id"}
+_PREFIXES = ("/api/media/", "/healthz")
+# The request headers `ThumbnailHits.reply` reads.
+WANTED = ("authorization", "cookie", "if-none-match", "x-request-id")
+_WANTED = {name.encode() for name in WANTED}
 # What `routes/health.py` answers, as FastAPI serializes it.
 _HEALTH_BODY = b'{"status":"ok"}'
-_HEALTH_HEADERS = [
-    (b"content-length", str(len(_HEALTH_BODY)).encode()),
-    (b"content-type", b"application/json"),
-]
+_INTERNAL_ERROR_BODY = bytes(internal_error().body)
 
 
 def _size(query: bytes) -> str | None:
@@ -72,6 +71,36 @@ class _Answer(NamedTuple):
     data: bytes
 
 
+class Reply(NamedTuple):
+    """A whole answer, for whichever server interface sends it (ASGI here, RSGI
+    in `mosaic.rsgi`)."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+def _thumbnail_reply(answer: _Answer, rid: str) -> Reply:
+    headers = [
+        ("etag", answer.etag),
+        ("cache-control", THUMBNAIL_CACHE_CONTROL),
+        ("x-request-id", rid),
+    ]
+    if answer.status != 200:
+        return Reply(answer.status, headers, b"")
+    headers += [("content-type", "image/jpeg"), ("content-length", str(len(answer.data)))]
+    return Reply(200, headers, answer.data)
+
+
+def _json_reply(status: int, body: bytes, rid: str) -> Reply:
+    headers = [
+        ("content-length", str(len(body))),
+        ("content-type", "application/json"),
+        ("x-request-id", rid),
+    ]
+    return Reply(status, headers, body)
+
+
 class ThumbnailHits:
     """Answers thumbnail requests it can, and `GET /healthz`, from the raw scope;
     hands the rest to `app`.
@@ -90,39 +119,62 @@ class ThumbnailHits:
         self.metrics = state.metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
-            if scope["path"] == "/healthz" and scope["method"] == "GET":
-                await _send_health(scope, send)
+        if scope["type"] == "http" and self.takes(scope["method"], scope["path"]):
+            headers = {k.decode(): v.decode("latin-1") for k, v in scope["headers"] if k in _WANTED}
+            reply = await self.reply(
+                scope["method"], scope["path"], scope.get("query_string", b""), headers
+            )
+            if reply is not None:
+                raw = [(k.encode(), v.encode("latin-1")) for k, v in reply.headers]
+                await send({"type": "http.response.start", "status": reply.status, "headers": raw})
+                body = reply.body if scope["method"] == "GET" else b""
+                await send({"type": "http.response.body", "body": body})
                 return
-            match = _THUMBNAIL_PATH.fullmatch(scope["path"])
-            if match is not None:
-                started = time.perf_counter()
-                headers = {
-                    k.decode(): v.decode("latin-1") for k, v in scope["headers"] if k in _WANTED
-                }
-                try:
-                    answer = await self._answer(scope, match.group(1), headers)
-                except Exception:
-                    # A bug, not a refusal. Answered here, as FastAPI's handler would
-                    # (nothing has been sent yet): handing it on would run it twice.
-                    logger.exception("unhandled error")
-                    rid = request_id(headers.get("x-request-id", ""))
-                    await internal_error({"x-request-id": rid})(scope, receive, send)
-                    log_request(scope, rid, 500, started)
-                    return
-                if answer is not None:
-                    rid = request_id(headers.get("x-request-id", ""))
-                    await _send(scope, send, answer, rid, started)
-                    return
         await self.app(scope, receive, send)
 
-    async def _answer(self, scope: Scope, media_id: str, headers: dict[str, str]) -> _Answer | None:
-        size = _size(scope["query_string"])
+    @staticmethod
+    def takes(method: str, path: str) -> bool:
+        """Whether `reply` may answer: cheap, so that other requests lose nothing."""
+        return method in ("GET", "HEAD") and path.startswith(_PREFIXES)
+
+    async def reply(
+        self, method: str, path: str, query: bytes, headers: dict[str, str]
+    ) -> Reply | None:
+        """The answer to a request, or None to hand it on. `headers` holds the
+        request's headers named in `WANTED` (lower-case names)."""
+        started = time.perf_counter()
+        rid = request_id(headers.get("x-request-id", ""))
+        if path == "/healthz":
+            if method != "GET":
+                return None
+            reply = _json_reply(200, _HEALTH_BODY, rid)
+        else:
+            match = _THUMBNAIL_PATH.fullmatch(path)
+            if match is None:
+                return None
+            try:
+                answer = await self._answer(method, query, match.group(1), headers)
+            except Exception:
+                # A bug, not a refusal. Answered here, as FastAPI's handler would
+                # (nothing has been sent yet): handing it on would run it twice.
+                logger.exception("unhandled error")
+                reply = _json_reply(500, _INTERNAL_ERROR_BODY, rid)
+            else:
+                if answer is None:
+                    return None
+                reply = _thumbnail_reply(answer, rid)
+        log_request(method, path, rid, reply.status, started)
+        return reply
+
+    async def _answer(
+        self, method: str, query: bytes, media_id: str, headers: dict[str, str]
+    ) -> _Answer | None:
+        size = _size(query)
         if size is None or not self.access.available:
             return None
         try:
             token = pick_token(
-                scope["method"], headers.get("authorization"), _cookie(headers.get("cookie")), None
+                method, headers.get("authorization"), _cookie(headers.get("cookie")), None
             )
         except AppError:
             return None  # the route answers 401 with the same rule
@@ -145,27 +197,3 @@ class ThumbnailHits:
         except ThumbnailError:
             return None  # the route answers 404/415/422/503 for it
         return _Answer(status, etag, data)
-
-
-async def _send_health(scope: Scope, send: Send) -> None:
-    started = time.perf_counter()
-    rid = scope_request_id(scope)
-    headers = [*_HEALTH_HEADERS, (b"x-request-id", rid.encode())]
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
-    await send({"type": "http.response.body", "body": _HEALTH_BODY})
-    log_request(scope, rid, 200, started)
-
-
-async def _send(scope: Scope, send: Send, answer: _Answer, rid: str, started: float) -> None:
-    raw = [
-        (b"etag", answer.etag.encode()),
-        (b"cache-control", _CACHE_CONTROL),
-        (b"x-request-id", rid.encode()),
-    ]
-    if answer.status == 200:
-        length = str(len(answer.data)).encode()
-        raw += [(b"content-type", b"image/jpeg"), (b"content-length", length)]
-    await send({"type": "http.response.start", "status": answer.status, "headers": raw})
-    body = answer.data if scope["method"] == "GET" else b""
-    await send({"type": "http.response.body", "body": body})
-    log_request(scope, rid, answer.status, started)

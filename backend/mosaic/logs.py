@@ -47,7 +47,7 @@ def scope_request_id(scope: Scope) -> str:
     return request_id(dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1"))
 
 
-def log_request(scope: Scope, request_id: str, status: int, started: float) -> None:
+def log_request(method: str, path: str, request_id: str, status: int, started: float) -> None:
     """One access log line for a response (INFO; off at WARNING)."""
     if access_logger.isEnabledFor(logging.INFO):
         access_logger.info(
@@ -55,8 +55,8 @@ def log_request(scope: Scope, request_id: str, status: int, started: float) -> N
             extra={
                 "fields": {
                     "request_id": request_id,
-                    "method": scope["method"],
-                    "path": scope["path"],
+                    "method": method,
+                    "path": path,
                     "status": status,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                 }
@@ -89,4 +89,4 @@ class RequestLogMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            log_request(scope, rid, status, started)
+            log_request(scope["method"], scope["path"], rid, status, started)

@@ -5,6 +5,7 @@ import secrets
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
@@ -26,6 +27,9 @@ from .openapi import install as install_openapi
 from .routes import auth, health, media, users
 from .security import TokenIssuer
 from .thumbnails import ThumbnailCache, adopt_render_version
+
+if TYPE_CHECKING:
+    from .rsgi import RSGIApp
 
 logger = logging.getLogger("mosaic")
 # Held while one process migrates and creates the first admin.
@@ -192,6 +196,13 @@ def served_app() -> MosaicApp:
             loop.close()
         return create_app(settings, prepared=True)
     return create_app(settings)
+
+
+def served_rsgi_app() -> "RSGIApp":
+    """`served_app` for granian's RSGI interface (`mosaic.rsgi`)."""
+    from .rsgi import RSGIApp
+
+    return RSGIApp(served_app())
 
 
 def create_app(settings: Settings | None = None, *, prepared: bool = False) -> MosaicApp:

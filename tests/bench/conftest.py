@@ -26,6 +26,12 @@ RATIOS = [
         "asgi_hit_by_the_book",
         "the app's own time for a hit, without HTTP",
     ),
+    (
+        "hit over RSGI / over ASGI",
+        "rsgi_hit",
+        "asgi_hit",
+        "the app's own time only; granian's side is in the load test",
+    ),
     ("token remembered / verified", "token_remembered", "token_verified", "token memory"),
     ("pillow / pyvips JPEG", "render_jpeg_pillow", "render_jpeg_pyvips", "target <= 0.9"),
     ("pillow / pyvips PNG", "render_png_pillow", "render_png_pyvips", "target <= 1.2"),

@@ -217,10 +217,16 @@ def main() -> None:
     thumbnail = b""
     reference = Reference(work, args.seconds)
     try:
-        for server in ("granian", "uvicorn"):
-            for workers in args.workers:
+        cores = os.cpu_count() or 2
+        # granian over ASGI with the default worker count: what RSGI is set against.
+        for server, counts in (
+            ("granian", args.workers),
+            ("granian-asgi", [cores]),
+            ("uvicorn", args.workers),
+        ):
+            for workers in counts:
                 # Targets 1 and 2 are read off `mosaic serve`'s default: granian, one worker a core.
-                default = server == "granian" and workers == (os.cpu_count() or 2)
+                default = server == "granian" and workers == cores
                 repeats = args.repeats if default else 1
                 measured, thumbnail = measure_app(server, workers, work, data, reference, repeats)
                 results += measured

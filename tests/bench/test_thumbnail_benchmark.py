@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -23,6 +24,7 @@ from PIL import Image
 
 from mosaic.config import Settings
 from mosaic.main import create_app
+from mosaic.rsgi import RSGIApp
 from mosaic.security import TokenIssuer
 from mosaic.thumbnails import SPECS
 from tests.bench.conftest import record, record_score
@@ -218,6 +220,39 @@ def test_asgi_hit_by_the_book(benchmark: Any, harness: Harness) -> None:
     assert harness.get(harness.media["thumbnail_url"]).status_code == 200
     benchmark(asgi_hit(harness, harness.app.by_the_book))
     record("asgi_hit_by_the_book", benchmark.stats.stats.median / 100)
+
+
+def test_rsgi_hit(benchmark: Any, harness: Harness) -> None:
+    """The same hit as granian's RSGI interface hands it to `mosaic serve`
+    (`mosaic.rsgi`), with stand-ins for granian's scope and protocol objects
+    (per 100 calls). What RSGI saves is granian's own work, which this leaves
+    out: the load test (`tests.bench.load`) shows that part."""
+    assert harness.get(harness.media["thumbnail_url"]).status_code == 200
+    path, _, query = harness.media["thumbnail_url"].partition("?")
+    headers = {"authorization": harness.headers["Authorization"]}
+    scope = SimpleNamespace(
+        proto="http", method="GET", path=path, query_string=query, headers=headers
+    )
+    statuses: list[int] = []
+
+    class Protocol:
+        def response_bytes(self, status: int, headers: Any, body: bytes) -> None:
+            statuses.append(status)
+
+    app = RSGIApp(harness.app)
+    proto = Protocol()
+
+    async def calls(count: int) -> None:
+        for _ in range(count):
+            await app.__rsgi__(scope, proto)  # type: ignore[arg-type]
+
+    def hit() -> None:
+        statuses.clear()
+        harness.run(calls(100))
+        assert statuses == [200] * 100
+
+    benchmark(hit)
+    record("rsgi_hit", benchmark.stats.stats.median / 100)
 
 
 def test_http_health(benchmark: Any, harness: Harness) -> None:
