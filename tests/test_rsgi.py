@@ -3,6 +3,7 @@ real granian process (`tests/rsgi_probe.py` is the app), and Mosaic itself
 under `mosaic serve`, which uses it."""
 
 import hashlib
+import json
 import os
 import signal
 import socket
@@ -207,3 +208,16 @@ def test_mosaic_serve_keeps_no_upload_cut_short(tmp_path: Path) -> None:
         assert files_under(data_dir / "originals") == []
     finally:
         server.stop()
+
+
+def test_raw_utf8_in_the_query_string_reaches_the_app_as_sent(probe: Probe) -> None:
+    # Clients should percent-encode it; some send UTF-8 as is.
+    port = int(probe.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port)) as raw:
+        raw.sendall("GET /echo?q=€ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        answer = b""
+        while chunk := raw.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head
+    assert json.loads(body)["query_string"] == "q=€"

@@ -112,7 +112,7 @@ async def asgi_bridge(app: ASGIApp, state: dict[str, Any], scope: RSGIScope, pro
         "method": scope.method,
         "scheme": scope.scheme,
         "path": scope.path,
-        "query_string": scope.query_string.encode("latin-1"),
+        "query_string": scope.query_string.encode(),
         "root_path": "",
         "headers": [(k.encode("latin-1"), v.encode()) for k, v in scope.headers.items()],
         "client": _address(scope.client),
@@ -216,7 +216,7 @@ class RSGIApp:
         if hits is not None and hits.takes(scope.method, scope.path):
             found = scope.headers
             headers = {name: value for name in WANTED if (value := found.get(name)) is not None}
-            query = scope.query_string.encode("latin-1")
+            query = scope.query_string.encode()
             reply = await hits.reply(scope.method, scope.path, query, headers)
             if reply is not None:
                 proto.response_bytes(reply.status, reply.headers, reply.body)
