@@ -18,6 +18,26 @@ def free_port() -> int:
         return port
 
 
+def server_processes(root: int) -> list[int]:
+    """`root` and every process under it (a server's supervisor and workers)."""
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(root)], capture_output=True, text=True)
+    children = [int(pid) for pid in out.stdout.split()]
+    return [root, *[p for child in children for p in server_processes(child)]]
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU time (user and system, every thread) the processes have used so far."""
+    total = 0
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except FileNotFoundError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def healthy_within(url: str, *, seconds: float) -> bool:
     """Whether `url`/healthz answers 200 within `seconds` (polled every 0.1 s)."""
     deadline = time.monotonic() + seconds

@@ -29,7 +29,7 @@ from pathlib import Path
 import httpx
 from PIL import Image
 
-from tests.live_server import LiveServer, free_port
+from tests.live_server import LiveServer, cpu_seconds, free_port, server_processes
 
 PASSWORD = "load-test-password"
 CONNECTIONS = 64
@@ -41,26 +41,39 @@ class Result:
     requests_per_second: float
     non_2xx: int
     nginx: float = 0.0  # nginx's req/s measured just before this run
-    # With repeats: every pair's ratio to nginx, lowest first (this one is the median).
+    # The server's CPU time per request (every process and thread), in microseconds:
+    # steadier than req/s on a machine whose speed drifts, as work is counted, not time.
+    cpu_us: float = 0.0
+    nginx_cpu_us: float = 0.0
+    # With repeats: every pair's ratio to nginx, lowest first (this one is the median),
+    # and the app's CPU per request in each of those pairs.
     ratios: list[float] = field(default_factory=list)
+    pair_cpu_us: list[float] = field(default_factory=list)
 
     @property
     def ratio(self) -> float:
         return self.requests_per_second / self.nginx
 
 
-def wrk(name: str, url: str, seconds: int, headers: dict[str, str]) -> Result:
+def wrk(name: str, url: str, seconds: int, headers: dict[str, str], server: int) -> Result:
+    """One wrk run against the server whose process tree starts at `server`."""
     command = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency"]
     for key, value in headers.items():
         command += ["-H", f"{key}: {value}"]
+    pids = server_processes(server)
+    before = cpu_seconds(pids)
     out = subprocess.run(
         [*command, url], capture_output=True, text=True, timeout=seconds + 30
     ).stdout
+    used = cpu_seconds(pids) - before
     rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    count = re.search(r"(\d+) requests in", out)
     errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    if rate is None:
+    if rate is None or count is None:
         raise RuntimeError(f"wrk failed for {name}:\n{out}")
-    return Result(name, float(rate.group(1)), int(errors.group(1)) if errors else 0)
+    result = Result(name, float(rate.group(1)), int(errors.group(1)) if errors else 0)
+    result.cpu_us = used / max(int(count.group(1)), 1) * 1e6
+    return result
 
 
 def photo() -> bytes:
@@ -135,7 +148,7 @@ class Reference:
     def measure(self) -> Result:
         assert self.nginx is not None
         url = f"http://127.0.0.1:{self.nginx.port}/thumb.jpg"
-        return wrk("nginx: static file, sendfile", url, self.seconds, {})
+        return wrk("nginx: static file, sendfile", url, self.seconds, {}, self.nginx.process.pid)
 
     def stop(self) -> None:
         if self.nginx is not None:
@@ -143,21 +156,28 @@ class Reference:
 
 
 def beside(
-    reference: Reference, name: str, url: str, headers: dict[str, str], repeats: int = 1
+    reference: Reference,
+    name: str,
+    url: str,
+    headers: dict[str, str],
+    server: int,
+    repeats: int = 1,
 ) -> Result:
     """The app's run set against nginx's just before it; with `repeats`, the
     median of that many such pairs (one pair moves by up to ~30% here)."""
     runs = []
     for _ in range(repeats):
         nginx = reference.measure()
-        result = wrk(name, url, reference.seconds, headers)
+        result = wrk(name, url, reference.seconds, headers, server)
         result.nginx = nginx.requests_per_second
+        result.nginx_cpu_us = nginx.cpu_us
         runs.append(result)
     runs.sort(key=lambda run: run.ratio)
     median = runs[len(runs) // 2]
     if repeats > 1:
         median.name = f"{name} (median of {repeats})"
         median.ratios = [run.ratio for run in runs]
+        median.pair_cpu_us = [run.cpu_us for run in runs]
         median.non_2xx = sum(run.non_2xx for run in runs)
     return median
 
@@ -179,12 +199,14 @@ def measure_app(
         first = httpx.get(url, headers=headers, timeout=60)
         assert first.status_code == 200, first.text
         reference.serve(first.content)
-        hit = beside(reference, f"{server}: authenticated hit", url, headers, repeats)
+        pid = live.process.pid
+        hit = beside(reference, f"{server}: authenticated hit", url, headers, pid, repeats)
         revalidate = beside(
             reference,
             f"{server}: 304 revalidation",
             url,
             {**headers, "If-None-Match": first.headers["etag"]},
+            pid,
             repeats,
         )
         return [hit, revalidate], first.content
@@ -239,17 +261,26 @@ def main() -> None:
         " nginx serves the same file just before each run\n"
     )
     print(
-        f"| {'server and handler':<48} | {'req/s':>9} | {'nginx':>9} | {'vs nginx':>8} | non-2xx/3xx |"
+        f"| {'server and handler':<48} | {'req/s':>9} | {'nginx':>9} | {'vs nginx':>8}"
+        f" | {'CPU us/req':>10} | {'nginx':>6} | non-2xx/3xx |"
     )
-    print(f"|{'-' * 50}|{'-' * 11}|{'-' * 11}|{'-' * 10}|-------------|")
+    print(f"|{'-' * 50}|{'-' * 11}|{'-' * 11}|{'-' * 10}|{'-' * 12}|{'-' * 8}|-------------|")
     for result in results:
         print(
             f"| {result.name:<48} | {result.requests_per_second:>9.0f} | {result.nginx:>9.0f}"
-            f" | {result.ratio:>7.1%} | {result.non_2xx:>11} |"
+            f" | {result.ratio:>7.1%} | {result.cpu_us:>10.1f} | {result.nginx_cpu_us:>6.1f}"
+            f" | {result.non_2xx:>11} |"
         )
+    print(
+        "\nCPU us/req: the server's CPU time (every process and thread) per request in that"
+        " run; nginx's in the run just before it"
+    )
     for result in results:
         if result.ratios:
-            pairs = ", ".join(f"{ratio:.1%}" for ratio in result.ratios)
+            pairs = ", ".join(
+                f"{ratio:.1%} ({cpu:.0f} us)"
+                for ratio, cpu in zip(result.ratios, result.pair_cpu_us, strict=True)
+            )
             print(f"{result.name}: each pair {pairs}")
     if args.json:
         rows = [
@@ -257,8 +288,11 @@ def main() -> None:
                 "name": r.name,
                 "rps": r.requests_per_second,
                 "nginx_rps": r.nginx,
+                "cpu_us_per_request": r.cpu_us,
+                "nginx_cpu_us_per_request": r.nginx_cpu_us,
                 "non_2xx": r.non_2xx,
                 "pair_ratios": r.ratios,
+                "pair_cpu_us_per_request": r.pair_cpu_us,
             }
             for r in results
         ]

@@ -35,7 +35,6 @@ import os
 import re
 import shutil
 import statistics
-import subprocess
 import tempfile
 import threading
 import time
@@ -50,7 +49,7 @@ from PIL import Image
 
 from tests.bench.render_only import RenderOnlyServer, bare_render
 from tests.bench.test_render_benchmark import photo_like
-from tests.live_server import LiveServer
+from tests.live_server import LiveServer, server_processes
 
 PASSWORD = "miss-test-password"
 MIB = 1024 * 1024
@@ -72,12 +71,6 @@ def distinct(base: Image.Image, index: int) -> bytes:
     colour = (index * 37 % 256, index * 91 % 256, index * 53 % 256)
     copy.paste(colour, (16 + shift, 16, 160 + shift, 160))
     return jpeg(copy)
-
-
-def server_processes(root: int) -> list[int]:
-    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(root)], capture_output=True, text=True)
-    children = [int(pid) for pid in out.stdout.split()]
-    return [root, *[p for child in children for p in server_processes(child)]]
 
 
 def memory(pids: list[int], field: str) -> int:

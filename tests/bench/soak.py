@@ -38,9 +38,9 @@ from pathlib import Path
 import httpx
 from PIL import Image
 
-from tests.bench.misses import Sampling, memory, server_processes
+from tests.bench.misses import Sampling, memory
 from tests.bench.test_render_benchmark import photo_like
-from tests.live_server import LiveServer
+from tests.live_server import LiveServer, server_processes
 
 PASSWORD = "soak-admin-password"
 USER_PASSWORD = "soak-user-password"
