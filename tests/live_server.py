@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -25,14 +26,19 @@ def server_processes(root: int) -> list[int]:
     return [root, *[p for child in children for p in server_processes(child)]]
 
 
+def proc_files(pids: list[int], name: str) -> Iterator[str]:
+    """`/proc/<pid>/<name>` of each of the processes still running."""
+    for pid in pids:
+        try:
+            yield Path(f"/proc/{pid}/{name}").read_text()
+        except FileNotFoundError:
+            continue
+
+
 def cpu_seconds(pids: list[int]) -> float:
     """CPU time (user and system, every thread) the processes have used so far."""
     total = 0
-    for pid in pids:
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except FileNotFoundError:
-            continue
+    for stat in proc_files(pids, "stat"):
         fields = stat[stat.rindex(")") + 2 :].split()
         total += int(fields[11]) + int(fields[12])  # utime, stime
     return total / os.sysconf("SC_CLK_TCK")

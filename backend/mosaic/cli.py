@@ -95,7 +95,7 @@ def _serve(settings: Settings) -> None:
         from granian import Granian
         from granian.constants import Interfaces
 
-        # RSGI, granian's own interface, by default: a quarter less CPU per
+        # RSGI, granian's own interface, by default: ~13-20% less CPU per
         # thumbnail hit than its ASGI (`mosaic.rsgi`; docs/performance.md).
         rsgi = settings.server == "granian"
         # granian forks the workers after setting its own SIGTERM and SIGINT

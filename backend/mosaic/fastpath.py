@@ -13,6 +13,11 @@ should not pay for FastAPI's routing (0.55 ms of the server's CPU a probe
 through it, 0.27 here).
 Anything else (any error, any other route, a database other than SQLite) goes
 on to the app unchanged, which answers it by the book.
+
+`ThumbnailHits.reply` is the logic, for either server interface: `__call__`
+below is the ASGI entry (uvicorn, `MOSAIC_SERVER=granian-asgi`, the tests),
+and `mosaic.rsgi` calls `reply` straight from granian's RSGI interface, the
+default of `mosaic serve`.
 """
 
 import functools
@@ -106,7 +111,8 @@ class ThumbnailHits:
     hands the rest to `app`.
 
     `MosaicApp` runs it in front of FastAPI's own middleware, so its answers get
-    the request id and the log line that `RequestLogMiddleware` gives the rest.
+    the request id and the log line that `RequestLogMiddleware` gives the rest
+    (and `mosaic.rsgi.RSGIApp` in front of the ASGI bridge).
     """
 
     def __init__(self, app: ASGIApp, state: State) -> None:

@@ -22,7 +22,9 @@ the protocol is written here. What the bridge gives the app:
   whole: one shorter than its Content-Length becomes `http.disconnect` here,
   and the upload route checks the multipart body's closing boundary itself);
 - the response sent whole with one call when it comes in one message, or
-  streamed as it is produced; a send to a client that has gone raises
+  streamed as it is produced; RSGI takes header values as text and sends them
+  as UTF-8, so a non-ASCII byte that an ASGI app encoded as latin-1 goes out as
+  its UTF-8 form (Mosaic's own response headers are ASCII); a send to a client that has gone raises
   `OSError`, as spec 2.4 asks (so Starlette's responses need no task of their
   own watching for the disconnect);
 - a JSON 500 when the app fails before it has started a response, or returns

@@ -49,7 +49,7 @@ from PIL import Image
 
 from tests.bench.render_only import RenderOnlyServer, bare_render
 from tests.bench.test_render_benchmark import photo_like
-from tests.live_server import LiveServer, server_processes
+from tests.live_server import LiveServer, proc_files, server_processes
 
 PASSWORD = "miss-test-password"
 MIB = 1024 * 1024
@@ -75,11 +75,7 @@ def distinct(base: Image.Image, index: int) -> bytes:
 
 def memory(pids: list[int], field: str) -> int:
     total = 0
-    for pid in pids:
-        try:
-            status = Path(f"/proc/{pid}/status").read_text()
-        except FileNotFoundError:
-            continue
+    for status in proc_files(pids, "status"):
         match = re.search(rf"^{field}:\s+(\d+) kB", status, re.MULTILINE)
         total += int(match.group(1)) * 1024 if match else 0
     return total
