@@ -16,9 +16,13 @@ from pathlib import Path
 import httpx
 import pytest
 from PIL import Image
+from starlette.types import Receive, Scope, Send
 
-from tests.conftest import files_under, wait_until
-from tests.images import encode
+from mosaic import rsgi
+from mosaic.main import MosaicApp
+from mosaic.rsgi import Lifespan, RSGIApp
+from tests.conftest import files_under, upload, wait_until
+from tests.images import encode, quadrants
 from tests.live_server import LiveServer, free_port, healthy_within
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -221,3 +225,84 @@ def test_raw_utf8_in_the_query_string_reaches_the_app_as_sent(probe: Probe) -> N
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200"), head
     assert json.loads(body)["query_string"] == "q=€"
+
+
+class _Scope:
+    """Stands in for granian's RSGI scope (its fields, and headers with `get`)."""
+
+    def __init__(self, method: str, url: str, headers: dict[str, str]) -> None:
+        self.proto = "http"
+        self.method = method
+        self.path, _, self.query_string = url.partition("?")
+        self.headers = headers
+
+
+class _Protocol:
+    def __init__(self) -> None:
+        self.answers: list[tuple[int, dict[str, str], bytes]] = []
+
+    def response_bytes(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.answers.append((status, dict(headers), body))
+
+
+@pytest.mark.anyio
+async def test_thumbnails_and_health_are_answered_without_the_bridge(
+    app: MosaicApp,
+    client: httpx.AsyncClient,
+    alice: dict[str, str],
+    bob: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    media = (await upload(client, alice, encode(quadrants(), "JPEG"))).json()
+    by_the_route = await client.get(media["thumbnail_url"], headers=alice)
+    bridged: list[str] = []
+
+    async def bridge(app: object, state: object, scope: _Scope, proto: object) -> None:
+        bridged.append(scope.path)
+
+    monkeypatch.setattr(rsgi, "asgi_bridge", bridge)
+    entry = RSGIApp(app)
+    lower = {k.lower(): v for k, v in alice.items()}
+    for method, url, headers in [
+        ("GET", media["thumbnail_url"], lower),
+        ("GET", media["thumbnail_url"], {**lower, "if-none-match": by_the_route.headers["etag"]}),
+        ("GET", "/healthz", {"x-request-id": "probe-2"}),
+        ("GET", media["thumbnail_url"], {k.lower(): v for k, v in bob.items()}),  # not hers
+        ("GET", media["thumbnail_url"], {}),  # no token
+        ("POST", "/healthz", {}),
+        ("GET", "/api/media", lower),
+    ]:
+        await entry.__rsgi__(_Scope(method, url, headers), proto := _Protocol())  # type: ignore[arg-type]
+        if proto.answers:
+            (answer,) = proto.answers
+            bridged.append(f"answered {answer[0]}")
+            if answer[0] == 200 and url != "/healthz":
+                assert answer[2] == by_the_route.content
+                assert answer[1]["etag"] == by_the_route.headers["etag"]
+            if answer[0] == 304:
+                assert answer[2] == b""
+    thumbnail = media["thumbnail_url"].partition("?")[0]
+    # Refusals go to FastAPI through the bridge, which answers them by the book.
+    assert bridged == [
+        "answered 200",
+        "answered 304",
+        "answered 200",
+        thumbnail,
+        thumbnail,
+        "/healthz",
+        "/api/media",
+    ]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("failure", ["failed", "raises", "returns"])
+async def test_lifespan_that_fails_stops_the_start(failure: str) -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        if failure == "failed":
+            await send({"type": "lifespan.startup.failed", "message": "no database"})
+        elif failure == "raises":
+            raise OSError("no database")
+
+    with pytest.raises((RuntimeError, OSError), match="no database|stopped"):
+        await Lifespan(app).startup()
