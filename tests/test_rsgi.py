@@ -69,12 +69,11 @@ def test_request_reaches_the_app_as_asgi(probe: Probe) -> None:
             yield body[start : start + 256 * 1024]
 
     response = httpx.post(
-        f"{probe.url}/a%20b/../echo?x=1%202&y=%2F",
+        f"{probe.url}/echo?x=1%202&y=%2F",
         content=chunked(),
         headers=[("X-Dup", "1"), ("X-Dup", "2")],
         timeout=30,
     )
-    # httpx normalises the path's dots away before sending: it asks for /echo.
     seen = response.json()
     assert response.status_code == 200
     assert seen["asgi"] == {"version": "3.0", "spec_version": "2.4"}
