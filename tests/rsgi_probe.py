@@ -94,6 +94,13 @@ class Probe:
     async def silent(self, scope: Scope, receive: Receive, send: Send) -> None:
         return
 
+    async def start_then_raise(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        raise RuntimeError("a bug after starting, before any body")
+
+    async def start_then_return(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+
     async def answer_then_raise(self, scope: Scope, receive: Receive, send: Send) -> None:
         await _json(send, {"answered": True}, status=503)
         raise RuntimeError("raised again after answering, as FastAPI's error middleware does")

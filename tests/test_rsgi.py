@@ -102,7 +102,9 @@ def test_streamed_response_keeps_repeated_headers(probe: Probe) -> None:
 
 
 def test_failures_become_json_500_and_answers_stand(probe: Probe) -> None:
-    for path in ("/boom", "/silent"):
+    # Nothing went out in any of these (a started response's status line is
+    # sent with its first body): the client gets the JSON 500.
+    for path in ("/boom", "/silent", "/start-then-raise", "/start-then-return"):
         response = httpx.get(f"{probe.url}{path}")
         assert response.status_code == 500, path
         assert response.json()["error"]["code"] == "internal_error"

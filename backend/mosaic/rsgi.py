@@ -178,15 +178,16 @@ async def asgi_bridge(app: ASGIApp, state: dict[str, Any], scope: RSGIScope, pro
     try:
         await app(asgi_scope, receive, send)
     except Exception:
-        if status:
+        if stream is not None or finished:
             # The app answered (FastAPI's error middleware sends its 500, then
             # raises again for the server) or the client went away mid-response.
             logger.debug("the app raised after answering", exc_info=True)
             return
+        # Nothing has gone out yet, not even a started response's status line.
         logger.exception("the app raised before answering")
         _internal_error(proto)
         return
-    if not status:
+    if stream is None and not finished:
         logger.error("the app returned without answering %s %s", scope.method, scope.path)
         _internal_error(proto)
 
