@@ -149,15 +149,16 @@ class ThumbnailHits:
         """The answer to a request, or None to hand it on. `headers` holds the
         request's headers named in `WANTED` (lower-case names)."""
         started = time.perf_counter()
-        rid = request_id(headers.get("x-request-id", ""))
         if path == "/healthz":
             if method != "GET":
                 return None
+            rid = request_id(headers.get("x-request-id", ""))
             reply = _json_reply(200, _HEALTH_BODY, rid)
         else:
             match = _THUMBNAIL_PATH.fullmatch(path)
             if match is None:
-                return None
+                return None  # another media route: no request id made for nothing
+            rid = request_id(headers.get("x-request-id", ""))
             try:
                 answer = await self._answer(method, query, match.group(1), headers)
             except Exception:

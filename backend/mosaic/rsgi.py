@@ -3,10 +3,10 @@
 granian speaks ASGI by building a scope dict and a pair of awaitable
 callables for every request; its native interface, RSGI, hands over a scope
 object whose fields are read on demand and a protocol object whose
-`response_bytes` is a plain call. For a thumbnail hit that is most of what the
-server does besides the hit itself: 100 microseconds of CPU per hit through
-ASGI against 75 through RSGI, and 26% against 35% of nginx's rate for the same
-file in the same run (docs/performance.md, target 1).
+`response_bytes` is a plain call. For a thumbnail hit, whose own work is a few
+tens of microseconds, that saving shows: with two workers, a median 95 against
+83 microseconds of server CPU per hit and 17,400 against 19,600 hits/s over six
+fresh servers of each (docs/performance.md, target 1).
 
 So thumbnail requests and `GET /healthz` are answered here by
 `ThumbnailHits.reply`, the same checks and answer as under ASGI, and every
@@ -24,12 +24,12 @@ the protocol is written here. What the bridge gives the app:
 - the response sent whole with one call when it comes in one message, or
   streamed as it is produced; RSGI takes header values as text and sends them
   as UTF-8, so a non-ASCII byte that an ASGI app encoded as latin-1 goes out as
-  its UTF-8 form (Mosaic's own response headers are ASCII); a send to a client that has gone raises
-  `OSError`, as spec 2.4 asks (so Starlette's responses need no task of their
-  own watching for the disconnect);
-- a JSON 500 when the app fails before it has started a response, or returns
-  without one; the lifespan's start-up before the worker takes requests, and
-  its shutdown after the last one.
+  its UTF-8 form (Mosaic's own response headers are ASCII); a send to a client
+  that has gone raises `OSError`, as spec 2.4 asks (so Starlette's responses
+  need no task of their own watching for the disconnect);
+- a JSON 500 when the app fails, or returns, before anything has been sent;
+  the lifespan's start-up before the worker takes requests, and its shutdown
+  after the last one.
 """
 
 import asyncio
