@@ -1,5 +1,7 @@
 """A small ASGI app served by `mosaic.rsgi.RSGIApp` under a real granian, for
 tests/test_rsgi.py: each path shows one part of what the bridge gives an app.
+Also stand-ins for granian's RSGI scope and protocol, to call `RSGIApp`
+in-process (tests/test_rsgi.py, tests/bench).
 
 `MOSAIC_PROBE_LOG` names a file where the lifespan writes what happened.
 """
@@ -25,6 +27,26 @@ async def _json(send: Send, payload: Any, status: int = 200) -> None:
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+class ScopeStandIn:
+    """Stands in for granian's RSGI scope (its fields, and headers with `get`)."""
+
+    def __init__(self, method: str, url: str, headers: dict[str, str]) -> None:
+        self.proto = "http"
+        self.method = method
+        self.path, _, self.query_string = url.partition("?")
+        self.headers = headers
+
+
+class ProtocolStandIn:
+    """Stands in for granian's RSGI protocol: keeps what `response_bytes` is given."""
+
+    def __init__(self) -> None:
+        self.answers: list[tuple[int, list[tuple[str, str]], bytes]] = []
+
+    def response_bytes(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.answers.append((status, headers, body))
 
 
 class Probe:

@@ -24,6 +24,7 @@ from mosaic.rsgi import Lifespan, RSGIApp
 from tests.conftest import files_under, upload, wait_until
 from tests.images import encode, quadrants
 from tests.live_server import LiveServer, free_port, healthy_within
+from tests.rsgi_probe import ProtocolStandIn, ScopeStandIn
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "rsgi-test-password"
@@ -228,24 +229,6 @@ def test_raw_utf8_in_the_query_string_reaches_the_app_as_sent(probe: Probe) -> N
     assert json.loads(body)["query_string"] == "q=€"
 
 
-class _Scope:
-    """Stands in for granian's RSGI scope (its fields, and headers with `get`)."""
-
-    def __init__(self, method: str, url: str, headers: dict[str, str]) -> None:
-        self.proto = "http"
-        self.method = method
-        self.path, _, self.query_string = url.partition("?")
-        self.headers = headers
-
-
-class _Protocol:
-    def __init__(self) -> None:
-        self.answers: list[tuple[int, dict[str, str], bytes]] = []
-
-    def response_bytes(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
-        self.answers.append((status, dict(headers), body))
-
-
 @pytest.mark.anyio
 async def test_thumbnails_and_health_are_answered_without_the_bridge(
     app: MosaicApp,
@@ -258,7 +241,7 @@ async def test_thumbnails_and_health_are_answered_without_the_bridge(
     by_the_route = await client.get(media["thumbnail_url"], headers=alice)
     bridged: list[str] = []
 
-    async def bridge(app: object, state: object, scope: _Scope, proto: object) -> None:
+    async def bridge(app: object, state: object, scope: ScopeStandIn, proto: object) -> None:
         bridged.append(scope.path)
 
     monkeypatch.setattr(rsgi, "asgi_bridge", bridge)
@@ -273,13 +256,13 @@ async def test_thumbnails_and_health_are_answered_without_the_bridge(
         ("POST", "/healthz", {}),
         ("GET", "/api/media", lower),
     ]:
-        await entry.__rsgi__(_Scope(method, url, headers), proto := _Protocol())  # type: ignore[arg-type]
+        await entry.__rsgi__(ScopeStandIn(method, url, headers), proto := ProtocolStandIn())  # type: ignore[arg-type]
         if proto.answers:
             (answer,) = proto.answers
             bridged.append(f"answered {answer[0]}")
             if answer[0] == 200 and url != "/healthz":
                 assert answer[2] == by_the_route.content
-                assert answer[1]["etag"] == by_the_route.headers["etag"]
+                assert dict(answer[1])["etag"] == by_the_route.headers["etag"]
             if answer[0] == 304:
                 assert answer[2] == b""
     thumbnail = media["thumbnail_url"].partition("?")[0]

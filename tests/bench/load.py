@@ -71,9 +71,12 @@ def wrk(name: str, url: str, seconds: int, headers: dict[str, str], server: int)
     errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     if rate is None or count is None:
         raise RuntimeError(f"wrk failed for {name}:\n{out}")
-    result = Result(name, float(rate.group(1)), int(errors.group(1)) if errors else 0)
-    result.cpu_us = used / max(int(count.group(1)), 1) * 1e6
-    return result
+    return Result(
+        name,
+        float(rate.group(1)),
+        int(errors.group(1)) if errors else 0,
+        cpu_us=used / max(int(count.group(1)), 1) * 1e6,
+    )
 
 
 def photo() -> bytes:

@@ -15,7 +15,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -31,6 +30,7 @@ from tests.bench.conftest import record, record_score
 from tests.bench.render_only import bare_render
 from tests.conftest import ADMIN_PASSWORD
 from tests.images import encode
+from tests.rsgi_probe import ProtocolStandIn, ScopeStandIn
 
 pytestmark = pytest.mark.benchmark
 
@@ -228,28 +228,19 @@ def test_rsgi_hit(benchmark: Any, harness: Harness) -> None:
     (per 100 calls). What RSGI saves is granian's own work, which this leaves
     out: the load test (`tests.bench.load`) shows that part."""
     assert harness.get(harness.media["thumbnail_url"]).status_code == 200
-    path, _, query = harness.media["thumbnail_url"].partition("?")
     headers = {"authorization": harness.headers["Authorization"]}
-    scope = SimpleNamespace(
-        proto="http", method="GET", path=path, query_string=query, headers=headers
-    )
-    statuses: list[int] = []
-
-    class Protocol:
-        def response_bytes(self, status: int, headers: Any, body: bytes) -> None:
-            statuses.append(status)
-
+    scope = ScopeStandIn("GET", harness.media["thumbnail_url"], headers)
     app = RSGIApp(harness.app)
-    proto = Protocol()
+    proto = ProtocolStandIn()
 
     async def calls(count: int) -> None:
         for _ in range(count):
             await app.__rsgi__(scope, proto)  # type: ignore[arg-type]
 
     def hit() -> None:
-        statuses.clear()
+        proto.answers.clear()
         harness.run(calls(100))
-        assert statuses == [200] * 100
+        assert [status for status, _, _ in proto.answers] == [200] * 100
 
     benchmark(hit)
     record("rsgi_hit", benchmark.stats.stats.median / 100)
