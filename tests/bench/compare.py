@@ -6,7 +6,7 @@ servers run at once (each idle while the other is measured), each pair of
 galleries runs back to back on the same images (uploaded again to each server,
 so every request is a cold miss) and the order alternates, so the drift falls
 on both sides. The result is the median of the pairs' speed-ups and how many
-pairs B won.
+pairs B won; each pair also prints the slowest `/healthz` poll of either gallery.
 
 Run: uv run python -m tests.bench.compare --pairs 12 MOSAIC_RENDER_THREADS=2
 Bounded: pairs x (2 galleries of --gallery misses + their uploads), ~8 s a pair.
@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import uvloop
 
-from tests.bench.misses import PASSWORD, distinct, gallery, upload
+from tests.bench.misses import PASSWORD, distinct, freeze_client_heap, gallery, upload
 from tests.bench.test_render_benchmark import photo_like
 from tests.live_server import LiveServer
 
@@ -33,6 +33,7 @@ def main() -> None:
     parser.add_argument("--gallery", type=int, default=120, help="distinct 12 MP JPEGs in each")
     args = parser.parse_args()
     settings = dict(item.split("=", 1) for item in args.settings)
+    freeze_client_heap()
     work = Path(tempfile.mkdtemp(prefix="mosaic-compare-"))
     try:
         speedups = compare(work, settings, args.pairs, args.gallery)
@@ -58,7 +59,7 @@ def compare(work: Path, settings: dict[str, str], pairs: int, size: int) -> list
     try:
         headers = {name: server.token("admin", PASSWORD) for name, server in servers.items()}
         for pair in range(pairs):
-            paths, seconds = {}, {}
+            paths, seconds, health = {}, {}, {}
             for name, server in servers.items():
                 with httpx.Client(
                     base_url=server.url, headers=headers[name], timeout=120
@@ -67,13 +68,15 @@ def compare(work: Path, settings: dict[str, str], pairs: int, size: int) -> list
                         upload(client, data, f"c{i}.jpg") for i, data in enumerate(images)
                     ]
             for name in ("A", "B") if pair % 2 == 0 else ("B", "A"):
-                seconds[name], _ = uvloop.run(
+                seconds[name], health[name] = uvloop.run(
                     gallery(servers[name].url, headers[name], paths[name])
                 )
             speedups.append(seconds["A"] / seconds["B"])
+            slowest = {name: 1000 * max(samples) for name, samples in health.items()}
             print(
                 f"pair {pair + 1}: A {seconds['A']:.2f} s, B {seconds['B']:.2f} s, "
-                f"B's speed-up {speedups[-1]:.3f}",
+                f"B's speed-up {speedups[-1]:.3f}; slowest /healthz A {slowest['A']:.1f} ms, "
+                f"B {slowest['B']:.1f} ms",
                 flush=True,
             )
     finally:
