@@ -240,6 +240,7 @@ def create_app(settings: Settings | None = None, *, prepared: bool = False) -> M
         max_pixels=settings.max_pixels,
         cpu_seconds=settings.render_cpu_seconds,
         threads=settings.resolved_render_threads,
+        nice=settings.render_nice,
         memory_bytes=settings.memory_cache_bytes_per_worker,
         max_pending=settings.render_queue,
         metrics=metrics,

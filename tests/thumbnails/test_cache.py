@@ -242,6 +242,39 @@ class TestMissAndHit:
             cache.close()
 
 
+def thread_nice() -> int:
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="a nice value per thread is Linux's")
+class TestRenderPriority:
+    """Renders run below the event loop, so requests that need none go first."""
+
+    @pytest.mark.parametrize("nice", [0, 5])
+    async def test_render_threads_run_nice_steps_below_the_loop(
+        self, tmp_path: Path, source: Path, monkeypatch: pytest.MonkeyPatch, nice: int
+    ) -> None:
+        seen: list[int] = []
+
+        def recording_render(*args: Any, **kwargs: Any) -> Any:
+            seen.append(thread_nice())
+            return render_thumbnail(*args, **kwargs)
+
+        monkeypatch.setattr(cache_module, "render_thumbnail", recording_render)
+        loop_nice = thread_nice()
+        cache = ThumbnailCache(tmp_path / "cache", max_pixels=10**8, threads=2, nice=nice)
+        try:
+            for _ in range(2):  # a render on each of the pool's threads
+                await asyncio.gather(
+                    cache.get(uuid.uuid4(), MEDIUM, source=source),
+                    cache.get(uuid.uuid4(), MEDIUM, source=source),
+                )
+        finally:
+            cache.close()
+        assert seen == [min(19, loop_nice + nice)] * 4
+        assert thread_nice() == loop_nice  # the loop's own thread is untouched
+
+
 class TestPurge:
     async def test_purge_removes_every_preset(self, cache: ThumbnailCache, source: Path) -> None:
         media_id = uuid.uuid4()

@@ -5,6 +5,8 @@ import logging
 import os
 import secrets
 import shutil
+import sys
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
@@ -33,6 +35,24 @@ _LOCK_POLL_SECONDS = 0.001
 _SHARD_GLOB = "[0-9a-f][0-9a-f]"
 # Shards of an older render version, renamed aside until `clean_stale` removes them.
 _RETIRED_PREFIX = ".retired-"
+
+
+def _lower_priority(nice: int) -> None:
+    """Render thread start: run `nice` steps below the thread that started it
+    (the event loop's, which submits the misses).
+
+    Linux keeps a nice value per thread, so the event loop keeps its priority:
+    a hit or a `/healthz` that arrives while renders fill every core wakes
+    the loop at once instead of waiting behind a render's time slice
+    (docs/performance.md: half the 90th-percentile latency of hits during a
+    cold gallery, at the same gallery rate). Elsewhere, or if refused, renders
+    keep the process's priority.
+    """
+    if nice and sys.platform == "linux":
+        with suppress(OSError):
+            thread = threading.get_native_id()
+            own = os.getpriority(os.PRIO_PROCESS, thread)
+            os.setpriority(os.PRIO_PROCESS, thread, min(19, own + nice))
 
 
 class CacheMetrics(Protocol):
@@ -214,6 +234,8 @@ class ThumbnailCache:
     rename) in another, the entry's lock held throughout: while a write waits on
     the disk, its render thread goes on to the next render instead of leaving a
     core idle (see docs/performance.md: the fsync then costs a cold gallery ~1%, not ~11%).
+    With `nice`, render threads run that many nice steps below the event loop
+    (Linux), so requests that need no render are not kept waiting by renders.
 
     Example (inside a coroutine)::
 
@@ -229,6 +251,7 @@ class ThumbnailCache:
         max_pixels: int,
         cpu_seconds: float | None = None,
         threads: int | None = None,
+        nice: int = 0,
         memory_bytes: int = 0,
         max_pending: int = 64,
         metrics: CacheMetrics | None = None,
@@ -240,7 +263,12 @@ class ThumbnailCache:
         self.cpu_seconds = cpu_seconds
         self._metrics = metrics
         threads = threads or os.cpu_count() or 2
-        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mosaic-render")
+        self._executor = ThreadPoolExecutor(
+            max_workers=threads,
+            thread_name_prefix="mosaic-render",
+            initializer=_lower_priority,
+            initargs=(nice,),
+        )
         self._writer = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mosaic-write")
         self._closed = False
         self._inflight: dict[tuple[UUID, str], asyncio.Future[tuple[bytes, bool]]] = {}
