@@ -60,9 +60,9 @@ class Settings(BaseSettings):
     # the cores shared out between the workers (renders are CPU-bound: more
     # threads than cores only add memory and context switches).
     render_threads: int | None = Field(default=None, ge=1)
-    # How far below the rest of the worker render threads run (Linux nice
-    # steps): requests that need no render are answered first when the cores
-    # are full. 0 renders at the worker's own priority.
+    # How far below the rest of the worker thumbnail renders and their writes
+    # run (Linux nice steps): requests that need no render are answered first
+    # when the cores are full. 0 renders at the worker's own priority.
     render_nice: int = Field(default=10, ge=0, le=19)
     # Renders running or queued per process before new misses get 503 +
     # Retry-After (hits are still served): 64 is ~1 s of work on 2 cores.

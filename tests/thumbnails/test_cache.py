@@ -24,6 +24,7 @@ from mosaic.thumbnails import (
     TooSlow,
     adopt_render_version,
     render_thumbnail,
+    write_atomic,
 )
 from tests.conftest import files_under, wait_until_async
 from tests.images import encode
@@ -247,31 +248,41 @@ def thread_nice() -> int:
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="a nice value per thread is Linux's")
-class TestRenderPriority:
-    """Renders run below the event loop, so requests that need none go first."""
+class TestPriority:
+    """Misses (render and write) run below the event loop, so requests that need
+    no render go first."""
 
     @pytest.mark.parametrize("nice", [0, 5])
-    async def test_render_threads_run_nice_steps_below_the_loop(
+    async def test_render_and_write_threads_run_nice_steps_below_the_loop(
         self, tmp_path: Path, source: Path, monkeypatch: pytest.MonkeyPatch, nice: int
     ) -> None:
-        seen: list[int] = []
+        renders: list[int] = []
+        writes: list[int] = []
 
         def recording_render(*args: Any, **kwargs: Any) -> Any:
-            seen.append(thread_nice())
+            renders.append(thread_nice())
             return render_thumbnail(*args, **kwargs)
 
+        def recording_write(*args: Any, **kwargs: Any) -> Any:
+            writes.append(thread_nice())
+            return write_atomic(*args, **kwargs)
+
         monkeypatch.setattr(cache_module, "render_thumbnail", recording_render)
+        monkeypatch.setattr(cache_module, "write_atomic", recording_write)
         loop_nice = thread_nice()
         cache = ThumbnailCache(tmp_path / "cache", max_pixels=10**8, threads=2, nice=nice)
         try:
-            for _ in range(2):  # a render on each of the pool's threads
+            for _ in range(2):  # a miss on each of the pools' threads
                 await asyncio.gather(
                     cache.get(uuid.uuid4(), MEDIUM, source=source),
                     cache.get(uuid.uuid4(), MEDIUM, source=source),
                 )
         finally:
             cache.close()
-        assert seen == [min(19, loop_nice + nice)] * 4
+        expected = min(19, loop_nice + nice)
+        assert renders == [expected] * 4
+        # Writer threads are started by render threads, yet take the same value.
+        assert writes == [expected] * 4
         assert thread_nice() == loop_nice  # the loop's own thread is untouched
 
 

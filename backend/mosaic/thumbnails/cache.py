@@ -37,22 +37,31 @@ _SHARD_GLOB = "[0-9a-f][0-9a-f]"
 _RETIRED_PREFIX = ".retired-"
 
 
-def _lower_priority(nice: int) -> None:
-    """Render thread start: run `nice` steps below the thread that started it
-    (the event loop's, which submits the misses).
+def _thread_nice() -> int:
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
 
-    Linux keeps a nice value per thread, so the event loop keeps its priority:
-    a hit or a `/healthz` that arrives while renders fill every core wakes
-    the loop at once instead of waiting behind a render's time slice
+
+def _lowered_nice(steps: int) -> int | None:
+    """The nice value `steps` below the calling thread's, or None to leave
+    threads as they start: per-thread nice values are Linux's."""
+    if not steps or sys.platform != "linux":
+        return None
+    return min(19, _thread_nice() + steps)
+
+
+def _run_at(nice: int | None) -> None:
+    """Pool thread start: take the cache's nice value for renders and writes.
+
+    Linux keeps a nice value per thread, so the event loop keeps its own: a
+    hit or a `/healthz` that arrives while renders fill every core wakes the
+    loop at once instead of waiting behind a render's time slice
     (docs/performance.md: half the 90th-percentile latency of hits during a
-    cold gallery, at the same gallery rate). Elsewhere, or if refused, renders
-    keep the process's priority.
+    cold gallery, at the same gallery rate). If refused, the thread keeps the
+    nice value it started with.
     """
-    if nice and sys.platform == "linux":
+    if nice is not None:
         with suppress(OSError):
-            thread = threading.get_native_id()
-            own = os.getpriority(os.PRIO_PROCESS, thread)
-            os.setpriority(os.PRIO_PROCESS, thread, min(19, own + nice))
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
 
 
 class CacheMetrics(Protocol):
@@ -234,8 +243,9 @@ class ThumbnailCache:
     rename) in another, the entry's lock held throughout: while a write waits on
     the disk, its render thread goes on to the next render instead of leaving a
     core idle (see docs/performance.md: the fsync then costs a cold gallery ~1%, not ~11%).
-    With `nice`, render threads run that many nice steps below the event loop
-    (Linux), so requests that need no render are not kept waiting by renders.
+    With `nice`, both pools' threads run that many nice steps below the thread
+    that makes the cache, the event loop's (Linux), so requests that need no
+    render are not kept waiting by misses.
 
     Example (inside a coroutine)::
 
@@ -263,13 +273,21 @@ class ThumbnailCache:
         self.cpu_seconds = cpu_seconds
         self._metrics = metrics
         threads = threads or os.cpu_count() or 2
+        # Set here, not relative to whichever thread starts a pool thread: the
+        # render threads start the writer threads.
+        lowered = _lowered_nice(nice)
         self._executor = ThreadPoolExecutor(
             max_workers=threads,
             thread_name_prefix="mosaic-render",
-            initializer=_lower_priority,
-            initargs=(nice,),
+            initializer=_run_at,
+            initargs=(lowered,),
         )
-        self._writer = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mosaic-write")
+        self._writer = ThreadPoolExecutor(
+            max_workers=threads,
+            thread_name_prefix="mosaic-write",
+            initializer=_run_at,
+            initargs=(lowered,),
+        )
         self._closed = False
         self._inflight: dict[tuple[UUID, str], asyncio.Future[tuple[bytes, bool]]] = {}
         # Renders running or queued at most; past that a new miss is refused
