@@ -1,5 +1,8 @@
 """Collects benchmark medians and prints ratios against the baselines of the same run."""
 
+import statistics
+from collections.abc import Callable
+
 import pytest
 
 MEDIANS: dict[str, float] = {}
@@ -54,6 +57,25 @@ def record(name: str, median: float) -> None:
 
 def record_score(name: str, value: float) -> None:
     SCORES[name] = value
+
+
+def record_in_pairs(
+    name: str, top: Callable[[], float], bottom: Callable[[], float], pairs: int
+) -> None:
+    """Score `name`: the median over `pairs` of `top()`'s seconds over `bottom()`'s,
+    each pair back to back, in alternating order (so the machine's drift falls on
+    both sides); `name`_max is the worst pair. Each callable returns the seconds
+    it measured itself."""
+    ratios = []
+    for index in range(pairs):
+        if index % 2 == 0:
+            below = bottom()
+            ratios.append(top() / below)
+        else:
+            above = top()
+            ratios.append(above / bottom())
+    record_score(name, statistics.median(ratios))
+    record_score(f"{name}_max", max(ratios))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

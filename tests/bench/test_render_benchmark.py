@@ -16,7 +16,6 @@ import os
 os.environ.setdefault("VIPS_CONCURRENCY", "1")
 
 import io  # noqa: E402
-import statistics  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -28,7 +27,7 @@ from PIL import Image, ImageDraw, ImageFilter  # noqa: E402
 
 from mosaic.thumbnails import SPECS, render_thumbnail  # noqa: E402
 from mosaic.thumbnails.render import thumbnail_image  # noqa: E402
-from tests.bench.conftest import record, record_score  # noqa: E402
+from tests.bench.conftest import record, record_in_pairs, record_score  # noqa: E402
 
 pyvips = pytest.importorskip("pyvips", reason="pyvips needs libvips42 (make bench installs it)")
 pytestmark = pytest.mark.benchmark
@@ -177,13 +176,9 @@ def test_pillow_over_pyvips_in_pairs(images: dict[str, Path], kind: str, image: 
 
     for renderer in RENDERERS:  # warm both
         timed(renderer)
-    ratios = []
-    for index in range(PAIRS):
-        if index % 2 == 0:
-            pillow = timed("pillow")
-            ratios.append(pillow / timed("pyvips"))
-        else:
-            vips = timed("pyvips")
-            ratios.append(timed("pillow") / vips)
-    record_score(f"pillow_over_pyvips_{kind}_in_pairs", statistics.median(ratios))
-    record_score(f"pillow_over_pyvips_{kind}_in_pairs_max", max(ratios))
+    record_in_pairs(
+        f"pillow_over_pyvips_{kind}_in_pairs",
+        lambda: timed("pillow"),
+        lambda: timed("pyvips"),
+        PAIRS,
+    )

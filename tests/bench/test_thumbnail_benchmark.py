@@ -10,7 +10,6 @@ machine is shared and noisy.
 """
 
 import asyncio
-import statistics
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -26,7 +25,7 @@ from mosaic.main import create_app
 from mosaic.rsgi import RSGIApp
 from mosaic.security import TokenIssuer
 from mosaic.thumbnails import SPECS
-from tests.bench.conftest import record, record_score
+from tests.bench.conftest import record, record_in_pairs
 from tests.bench.render_only import bare_render
 from tests.conftest import ADMIN_PASSWORD
 from tests.images import encode
@@ -147,16 +146,7 @@ def test_miss_over_bare_render_in_pairs(harness: Harness) -> None:
         harness.miss()
         return time.perf_counter() - started
 
-    ratios = []
-    for index in range(PAIRS):
-        if index % 2 == 0:
-            render = bare()
-            ratios.append(miss() / render)
-        else:
-            missed = miss()
-            ratios.append(missed / bare())
-    record_score("miss_over_bare_in_pairs", statistics.median(ratios))
-    record_score("miss_over_bare_in_pairs_max", max(ratios))
+    record_in_pairs("miss_over_bare_in_pairs", miss, bare, PAIRS)
 
 
 def test_http_warm_hit(benchmark: Any, harness: Harness) -> None:
