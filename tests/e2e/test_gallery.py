@@ -117,6 +117,10 @@ def test_two_hundred_items_load_lazily(page: Page, server: LiveServer) -> None:
     sign_in(page, server, "dave", USER_PASSWORD)
     grid = page.get_by_role("list", name="Media")
     expect(grid.get_by_role("img").first).to_be_visible()
+    # The page reached "networkidle" before signing in (a client-side route
+    # change loads no new page), so that wait alone can return before the
+    # gallery asks for any thumbnail: wait for the first one to arrive.
+    page.wait_for_function("() => document.querySelector('ul.grid img')?.naturalWidth > 0")
     page.wait_for_load_state("networkidle")
     first_paint = len(requested)
     assert 0 < first_paint < 100, first_paint
