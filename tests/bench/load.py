@@ -240,7 +240,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=8, help="wrk duration per run")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument(
-        "--workers", type=int, nargs="+", default=[1, 2], help="worker processes to try"
+        "--workers",
+        type=int,
+        nargs="+",
+        default=[1, 2],
+        help="worker processes to try with granian over RSGI (the others run one per core)",
     )
     parser.add_argument(
         "--repeats",
@@ -263,11 +267,13 @@ def main() -> None:
     reference = Reference(work, args.seconds)
     try:
         cores = os.cpu_count() or 2
-        # granian over ASGI with the default worker count: what RSGI is set against.
+        # granian over ASGI and uvicorn with the default worker count: what RSGI
+        # is set against (uvicorn with one worker too cost make bench ~40 s of
+        # its ten minutes, and was slower than granian at every count tried).
         for server, counts in (
             ("granian", args.workers),
             ("granian-asgi", [cores]),
-            ("uvicorn", args.workers),
+            ("uvicorn", [cores]),
         ):
             for workers in counts:
                 # Targets 1 and 2 are read off `mosaic serve`'s default: granian, one worker a core.
