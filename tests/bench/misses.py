@@ -398,7 +398,6 @@ def measure(work: Path, args: argparse.Namespace) -> dict[str, float]:
                     for i in range(SINGLES_PER_BURST)
                 ]
                 many_url = upload(client, distinct(scene, first + SINGLES_PER_BURST), "many.jpg")
-
                 half = SINGLES_PER_BURST // 2
                 timed = [single(url) for url in singles[:half]]
                 before = generations(client)
