@@ -3,13 +3,13 @@
 import argparse
 import asyncio
 import os
-import signal
 import sys
 import tempfile
 
 # Only settings at the top: `mosaic serve` must not load the app in the parent
 # process, which only supervises the workers (each loads the app itself).
 from .config import FSCK_GRACE_SECONDS, METRICS_DIR_VARIABLE, Settings
+from .stop_signals import default_stop_signals
 
 # How long a stopping server waits for a worker (in-flight requests finish
 # first) before killing it.
@@ -69,11 +69,6 @@ def main(argv: list[str] | None = None) -> None:
     serve(settings)
 
 
-def _default_stop_signals() -> None:
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def serve(settings: Settings) -> None:
     """Start the server's workers. Each one loads the app and prepares the data
     folder (one at a time, under a file lock); this process stays small, as it
@@ -98,10 +93,8 @@ def _serve(settings: Settings) -> None:
         # RSGI, granian's own interface, by default: ~13-20% less CPU per
         # thumbnail hit than its ASGI (`mosaic.rsgi`; docs/performance.md).
         rsgi = settings.server == "granian"
-        # granian forks the workers after setting its own SIGTERM and SIGINT
-        # handlers, which do nothing in a child: a worker stopped while loading
-        # the app would ignore the signal and run on. Defaults until it is loaded.
-        os.register_at_fork(after_in_child=_default_stop_signals)
+        # A worker stopped while it loads the app must exit (`mosaic.stop_signals`).
+        os.register_at_fork(after_in_child=default_stop_signals)
         Granian(
             "mosaic.main:served_rsgi_app" if rsgi else "mosaic.main:served_app",
             factory=True,
@@ -111,8 +104,7 @@ def _serve(settings: Settings) -> None:
             port=settings.port,
             workers=settings.resolved_workers,
             log_access=False,  # the app logs each request itself, with its request id
-            # A worker that misses its stop signal (granian 2.8 can, during the
-            # app's lifespan start-up) must not keep the server from exiting.
+            # A worker slow to finish must not keep the server from exiting.
             workers_kill_timeout=_WORKERS_KILL_SECONDS,
         ).serve()
         return

@@ -26,6 +26,7 @@ from .metrics import Metrics
 from .openapi import install as install_openapi
 from .routes import auth, health, media, users
 from .security import TokenIssuer
+from .stop_signals import keep_stop_signals
 from .thumbnails import ThumbnailCache, adopt_render_version
 
 if TYPE_CHECKING:
@@ -178,11 +179,11 @@ def _operation_id(route: APIRoute) -> str:
 def served_app() -> MosaicApp:
     """The app of one `mosaic serve` worker (each loads and prepares its own).
 
-    Under granian the data folder is prepared here, before the server hands
-    the worker its event loop: a worker told to stop meanwhile just exits.
-    Told during the lifespan start-up instead, granian 2.8 loses the signal and
-    the worker lives on until the server's timeout kills it. uvicorn loads the
-    app inside its running loop; there the lifespan prepares, as for any host.
+    Under granian the data folder is prepared here, before the server gives
+    the worker's loop its signal handlers: a worker told to stop meanwhile just
+    exits. A stop signal that comes later, between the loop's runs, is kept for
+    its next run (`mosaic.stop_signals`). uvicorn loads the app inside its
+    running loop; there the lifespan prepares, as for any host.
     """
     settings = Settings()
     configure_logging(settings.log_level)  # what preparing logs is not lost
@@ -194,6 +195,8 @@ def served_app() -> MosaicApp:
             loop.run_until_complete(prepare(settings))
         finally:
             loop.close()
+        # granian has made the worker's loop the current one; it runs it next.
+        keep_stop_signals(asyncio.get_event_loop())
         return create_app(settings, prepared=True)
     return create_app(settings)
 
