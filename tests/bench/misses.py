@@ -60,6 +60,7 @@ SINGLE_SAMPLE = 12
 # Target 4: rounds of 50 concurrent misses, each between single misses on other media.
 BURST_ROUNDS = 9
 SINGLES_PER_BURST = 4
+SINGLES_BEFORE_BURST = SINGLES_PER_BURST // 2  # the rest are taken after it
 
 
 def jpeg(image: Image.Image) -> bytes:
@@ -398,14 +399,13 @@ def measure(work: Path, args: argparse.Namespace) -> dict[str, float]:
                     for i in range(SINGLES_PER_BURST)
                 ]
                 many_url = upload(client, distinct(scene, first + SINGLES_PER_BURST), "many.jpg")
-                half = SINGLES_PER_BURST // 2
-                timed = [single(url) for url in singles[:half]]
+                timed = [single(url) for url in singles[:SINGLES_BEFORE_BURST]]
                 before = generations(client)
                 fifty = max(
                     uvloop.run(fetch_all(live.url, headers, [many_url] * 50, connections=50))
                 )
                 counts.append(generations(client) - before)
-                timed += [single(url) for url in singles[half:]]
+                timed += [single(url) for url in singles[SINGLES_BEFORE_BURST:]]
                 one_miss = statistics.median(timed)
                 ratios.append(fifty / one_miss)
                 print(
